@@ -1,0 +1,465 @@
+//! [`WriteBatch`]: a decoded, validated request that borrows its label bytes from the body.
+
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+
+use crate::body::Protocol;
+use crate::error::{Reason, WireError};
+use crate::limits::Limits;
+use crate::pb;
+use crate::validate::{self, Invalid};
+
+/// A byte range in the batch's storage. Offsets below `body.len()` point into the body,
+/// offsets from `body.len()` on point into `scratch` (shifted by `body.len()`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub start: u32,
+    pub len: u32,
+}
+
+impl Span {
+    pub(crate) fn of(range: std::ops::Range<usize>) -> Span {
+        Span {
+            start: range.start as u32,
+            len: (range.end - range.start) as u32,
+        }
+    }
+}
+
+/// One label, as spans.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LabelRef {
+    pub name: Span,
+    pub value: Span,
+}
+
+/// One accepted series.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Series {
+    /// First label in `WriteBatch::labels`; labels keep their wire order.
+    pub labels: u32,
+    pub nlabels: u32,
+    /// The series encoded as a v1 `TimeSeries` message body, labels sorted.
+    pub encoded: Span,
+    pub counts: Counts,
+}
+
+/// How many samples, native histogram samples and exemplars something holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Float samples.
+    pub samples: u64,
+    /// Native histogram samples.
+    pub histograms: u64,
+    /// Exemplars.
+    pub exemplars: u64,
+}
+
+impl Counts {
+    /// Adds `other` to `self`.
+    pub fn add(&mut self, other: Counts) {
+        self.samples += other.samples;
+        self.histograms += other.histograms;
+        self.exemplars += other.exemplars;
+    }
+
+    /// Samples plus histogram samples: what counts against sample limits and rates.
+    pub fn total_samples(&self) -> u64 {
+        self.samples + self.histograms
+    }
+}
+
+/// What validation refused in a request that was otherwise decodable.
+#[derive(Debug, Clone, Default)]
+pub struct Rejections {
+    /// Number of series refused.
+    pub series: u64,
+    /// What those series carried.
+    pub counts: Counts,
+    /// Samples (float plus histogram) refused, per reason, in first-seen order.
+    pub by_reason: Vec<(Reason, u64)>,
+    /// The first refusal, described for the response body (labels escaped, truncated).
+    pub first: Option<String>,
+}
+
+impl Rejections {
+    /// True when nothing was refused.
+    pub fn is_empty(&self) -> bool {
+        self.series == 0
+    }
+
+    /// The reason of the first refusal.
+    pub fn first_reason(&self) -> Option<Reason> {
+        self.by_reason.first().map(|(r, _)| *r)
+    }
+}
+
+/// A decoded request: the accepted series (each ready to forward as v1 bytes), counts,
+/// and what was refused. Label bytes are borrowed from the decompressed body.
+#[derive(Debug, Clone)]
+pub struct WriteBatch {
+    pub(crate) protocol: Protocol,
+    pub(crate) body: Bytes,
+    pub(crate) scratch: Vec<u8>,
+    pub(crate) labels: Vec<LabelRef>,
+    pub(crate) series: Vec<Series>,
+    pub(crate) accepted: Counts,
+    pub(crate) rejected: Rejections,
+    pub(crate) metadata: u64,
+    pub(crate) sorted: u64,
+}
+
+impl WriteBatch {
+    /// The protocol the request arrived in.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// Number of accepted series.
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    /// True when no series was accepted.
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    /// Accepted series `i`.
+    ///
+    /// # Panics
+    /// When `i >= self.len()`.
+    pub fn series(&self, i: usize) -> SeriesRef<'_> {
+        SeriesRef {
+            batch: self,
+            series: &self.series[i],
+        }
+    }
+
+    /// All accepted series in request order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = SeriesRef<'_>> {
+        self.series.iter().map(move |series| SeriesRef {
+            batch: self,
+            series,
+        })
+    }
+
+    /// What the accepted series carry.
+    pub fn accepted(&self) -> Counts {
+        self.accepted
+    }
+
+    /// What validation refused.
+    pub fn rejected(&self) -> &Rejections {
+        &self.rejected
+    }
+
+    /// Metadata entries seen (v1 `metadata`, v2 per-series `metadata`). rwgate does not
+    /// forward metadata: Thanos Receive does not store it.
+    pub fn metadata(&self) -> u64 {
+        self.metadata
+    }
+
+    /// Series whose labels arrived unsorted and were sorted.
+    pub fn sorted_series(&self) -> u64 {
+        self.sorted
+    }
+
+    /// Size of the decompressed body in bytes.
+    pub fn decoded_len(&self) -> usize {
+        self.body.len()
+    }
+
+    /// Removes from the batch every accepted series for which `keep` returns false,
+    /// counting them as refused for `reason`. Returns how many were removed.
+    pub fn retain(&mut self, mut keep: impl FnMut(SeriesRef<'_>) -> bool, reason: Reason) -> usize {
+        let mut removed = Vec::new();
+        let mut kept = Vec::with_capacity(self.series.len());
+        for s in &self.series {
+            if keep(SeriesRef {
+                batch: self,
+                series: s,
+            }) {
+                kept.push(*s);
+            } else {
+                removed.push(*s);
+            }
+        }
+        for s in &removed {
+            self.accepted.samples -= s.counts.samples;
+            self.accepted.histograms -= s.counts.histograms;
+            self.accepted.exemplars -= s.counts.exemplars;
+            let detail = self.describe(s.labels as usize..(s.labels + s.nlabels) as usize);
+            self.rejected.record(reason, s.counts, || detail);
+        }
+        self.series = kept;
+        removed.len()
+    }
+
+    pub(crate) fn bytes(&self, span: Span) -> &[u8] {
+        let start = span.start as usize;
+        let len = span.len as usize;
+        match start.checked_sub(self.body.len()) {
+            Some(off) => &self.scratch[off..off + len],
+            None => &self.body[start..start + len],
+        }
+    }
+
+    /// `{name="value", ...}` with values escaped, cut at about 256 bytes.
+    pub(crate) fn describe(&self, labels: std::ops::Range<usize>) -> String {
+        let mut out = String::from("{");
+        for (i, l) in self.labels[labels].iter().enumerate() {
+            if out.len() > 256 {
+                out.push_str(", ...");
+                break;
+            }
+            if i > 0 {
+                out.push_str(", ");
+            }
+            let name = String::from_utf8_lossy(self.bytes(l.name));
+            let value = String::from_utf8_lossy(self.bytes(l.value));
+            let _ = write!(
+                out,
+                "{}=\"{}\"",
+                name.escape_debug(),
+                truncate(&value, 128).escape_debug()
+            );
+        }
+        out.push('}');
+        out
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+impl Rejections {
+    pub(crate) fn record(
+        &mut self,
+        reason: Reason,
+        counts: Counts,
+        detail: impl FnOnce() -> String,
+    ) {
+        self.series += 1;
+        self.counts.add(counts);
+        match self.by_reason.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, n)) => *n += counts.total_samples(),
+            None => self.by_reason.push((reason, counts.total_samples())),
+        }
+        if self.first.is_none() {
+            self.first = Some(detail());
+        }
+    }
+}
+
+/// A borrowed view of one accepted series.
+#[derive(Clone, Copy)]
+pub struct SeriesRef<'a> {
+    batch: &'a WriteBatch,
+    series: &'a Series,
+}
+
+impl<'a> SeriesRef<'a> {
+    /// Labels as `(name, value)` in the order they arrived on the wire (Thanos hashes
+    /// them in this order).
+    pub fn labels(&self) -> impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])> + Clone + 'a {
+        let batch = self.batch;
+        let start = self.series.labels as usize;
+        let end = start + self.series.nlabels as usize;
+        batch.labels[start..end]
+            .iter()
+            .map(move |l| (batch.bytes(l.name), batch.bytes(l.value)))
+    }
+
+    /// The value of label `name`, if present.
+    pub fn label(&self, name: &[u8]) -> Option<&'a [u8]> {
+        self.labels().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// What this series carries.
+    pub fn counts(&self) -> Counts {
+        self.series.counts
+    }
+
+    /// The series as a v1 `TimeSeries` message body with sorted labels.
+    pub fn encoded(&self) -> &'a [u8] {
+        self.batch.bytes(self.series.encoded)
+    }
+
+    /// The labels formatted for humans, values escaped and cut.
+    pub fn describe(&self) -> String {
+        let start = self.series.labels as usize;
+        self.batch
+            .describe(start..start + self.series.nlabels as usize)
+    }
+}
+
+impl std::fmt::Debug for SeriesRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// Shared state of the v1 and v2 decoders.
+pub(crate) struct Builder<'l> {
+    pub batch: WriteBatch,
+    pub limits: &'l Limits,
+    pub now_ms: i64,
+    pub total_series: usize,
+    pub total_samples: usize,
+    /// Reused by validation to sort label indices.
+    pub order: Vec<u32>,
+}
+
+impl<'l> Builder<'l> {
+    pub(crate) fn new(protocol: Protocol, body: Bytes, limits: &'l Limits, now_ms: i64) -> Self {
+        Builder {
+            batch: WriteBatch {
+                protocol,
+                body,
+                scratch: Vec::new(),
+                labels: Vec::new(),
+                series: Vec::new(),
+                accepted: Counts::default(),
+                rejected: Rejections::default(),
+                metadata: 0,
+                sorted: 0,
+            },
+            limits,
+            now_ms,
+            total_series: 0,
+            total_samples: 0,
+            order: Vec::new(),
+        }
+    }
+
+    /// Counts one more series against the request limit.
+    pub(crate) fn count_series(&mut self) -> Result<(), WireError> {
+        self.total_series += 1;
+        if self.total_series > self.limits.max_series {
+            return Err(WireError::TooManySeries {
+                limit: self.limits.max_series as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// Counts samples against the request limit.
+    pub(crate) fn count_samples(&mut self, counts: Counts) -> Result<(), WireError> {
+        self.total_samples = self
+            .total_samples
+            .saturating_add(counts.total_samples() as usize);
+        if self.total_samples > self.limits.max_samples {
+            return Err(WireError::TooManySamples {
+                limit: self.limits.max_samples as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks a sample timestamp against the configured window.
+    pub(crate) fn check_time(&self, ts: i64) -> Result<(), Reason> {
+        if let Some(future) = self.limits.max_future_ms
+            && ts > self.now_ms.saturating_add(future)
+        {
+            return Err(Reason::SampleTooFarInFuture);
+        }
+        if let Some(age) = self.limits.max_age_ms
+            && ts < self.now_ms.saturating_sub(age)
+        {
+            return Err(Reason::SampleTooOld);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn checks_time(&self) -> bool {
+        self.limits.max_future_ms.is_some() || self.limits.max_age_ms.is_some()
+    }
+
+    /// Validates the labels pushed since `labels_start`; on success returns whether they
+    /// were sorted, leaving `self.order` holding the sorted order.
+    pub(crate) fn validate_labels(
+        &mut self,
+        labels_start: usize,
+        seen: usize,
+    ) -> Result<bool, Invalid> {
+        let labels = &self.batch.labels[labels_start..];
+        validate::labels(&self.batch.body, labels, seen, self.limits, &mut self.order)
+    }
+
+    /// Drops the labels of a refused series and records why.
+    pub(crate) fn reject(&mut self, labels_start: usize, invalid: Invalid, counts: Counts) {
+        let batch = &mut self.batch;
+        let end = batch.labels.len();
+        let detail = || {
+            let mut d = format!(
+                "series {} rejected: {}",
+                batch.describe(labels_start..end),
+                invalid.reason.id()
+            );
+            if let Some(extra) = invalid.detail {
+                let _ = write!(d, ": {extra}");
+            }
+            d
+        };
+        let detail = if batch.rejected.first.is_none() {
+            detail()
+        } else {
+            String::new()
+        };
+        batch.rejected.record(invalid.reason, counts, || detail);
+        batch.labels.truncate(labels_start);
+    }
+
+    /// Writes the labels pushed since `labels_start` into scratch as v1 `Label` fields,
+    /// in the sorted order computed by validation. Returns the scratch offset written to.
+    pub(crate) fn write_sorted_labels(&mut self, labels_start: usize) {
+        let batch = &mut self.batch;
+        for &i in &self.order {
+            let l = batch.labels[labels_start + i as usize];
+            let (name, value) = (l.name, l.value);
+            let msg =
+                pb::len_field_size(name.len as usize) + pb::len_field_size(value.len as usize);
+            pb::put_len_header(&mut batch.scratch, 1, msg);
+            let body = &batch.body;
+            let scratch = &mut batch.scratch;
+            pb::put_bytes(scratch, 1, span_in(body, name));
+            pb::put_bytes(scratch, 2, span_in(body, value));
+        }
+    }
+
+    /// Records an accepted series whose v1 encoding is `encoded`.
+    pub(crate) fn accept(&mut self, labels_start: usize, encoded: Span, counts: Counts) {
+        let nlabels = (self.batch.labels.len() - labels_start) as u32;
+        self.batch.series.push(Series {
+            labels: labels_start as u32,
+            nlabels,
+            encoded,
+            counts,
+        });
+        self.batch.accepted.add(counts);
+    }
+
+    /// The offset the next scratch byte will have, as a span start.
+    pub(crate) fn scratch_pos(&self) -> u32 {
+        (self.batch.body.len() + self.batch.scratch.len()) as u32
+    }
+
+    pub(crate) fn finish(self) -> WriteBatch {
+        self.batch
+    }
+}
+
+/// Label spans are always in the body while decoding.
+fn span_in(body: &[u8], span: Span) -> &[u8] {
+    &body[span.start as usize..(span.start + span.len) as usize]
+}

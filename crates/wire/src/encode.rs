@@ -1,0 +1,88 @@
+//! Re-encoding: one snappy-compressed v1 `WriteRequest` per receiver.
+
+use bytes::Bytes;
+
+use crate::batch::WriteBatch;
+use crate::pb;
+
+/// Encoding failed: only possible for inputs beyond snappy's 4 GiB block limit, which
+/// the decode limits rule out.
+#[derive(Debug, thiserror::Error)]
+#[error("snappy encoding failed: {0}")]
+pub struct EncodeError(#[from] snap::Error);
+
+/// Builds the requests a batch is split into. Keep one per worker and reuse it: its
+/// buffers grow to the largest request seen and stay.
+pub struct Encoder {
+    raw: Vec<u8>,
+    snappy: snap::raw::Encoder,
+}
+
+impl std::fmt::Debug for Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoder")
+            .field("raw_capacity", &self.raw.capacity())
+            .finish()
+    }
+}
+
+impl Default for Encoder {
+    fn default() -> Self {
+        Encoder {
+            raw: Vec::new(),
+            snappy: snap::raw::Encoder::new(),
+        }
+    }
+}
+
+impl Encoder {
+    /// A new encoder with empty buffers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The uncompressed v1 `WriteRequest` holding the given series of `batch`, sized
+    /// exactly before it is written. The slice stays valid until the next call.
+    pub fn encode_raw<I>(&mut self, batch: &WriteBatch, series: I) -> &[u8]
+    where
+        I: IntoIterator<Item = usize> + Clone,
+    {
+        let size: usize = series
+            .clone()
+            .into_iter()
+            .map(|i| pb::len_field_size(batch.series(i).encoded().len()))
+            .sum();
+        self.raw.clear();
+        self.raw.reserve_exact(size);
+        for i in series {
+            pb::put_bytes(&mut self.raw, 1, batch.series(i).encoded());
+        }
+        debug_assert_eq!(self.raw.len(), size);
+        &self.raw
+    }
+
+    /// [`Encoder::encode_raw`], snappy-compressed into a new `Bytes` (cheap to clone for
+    /// retries and replicas).
+    pub fn encode<I>(&mut self, batch: &WriteBatch, series: I) -> Result<Bytes, EncodeError>
+    where
+        I: IntoIterator<Item = usize> + Clone,
+    {
+        self.encode_raw(batch, series);
+        self.compress_raw()
+    }
+
+    /// Snappy-compresses arbitrary bytes (used by tests and the load generator).
+    pub fn compress(&mut self, raw: &[u8]) -> Result<Bytes, EncodeError> {
+        let mut out = vec![0u8; snap::raw::max_compress_len(raw.len())];
+        let n = self.snappy.compress(raw, &mut out)?;
+        out.truncate(n);
+        Ok(Bytes::from(out))
+    }
+
+    fn compress_raw(&mut self) -> Result<Bytes, EncodeError> {
+        let mut out = vec![0u8; snap::raw::max_compress_len(self.raw.len())];
+        let n = self.snappy.compress(&self.raw, &mut out)?;
+        out.truncate(n);
+        Ok(Bytes::from(out))
+    }
+}

@@ -1,0 +1,64 @@
+//! The Prometheus remote-write wire format, as rwgate's hot path needs it.
+//!
+//! A request goes through three steps, each a module:
+//! - [`body`]: pick the protocol from `Content-Type`/`Content-Encoding` and decompress
+//!   the snappy block, refusing oversized bodies before allocating;
+//! - [`decode`] (with the private `v1`/`v2` walkers and `validate`): parse the
+//!   protobuf without copying labels, validate every series, and produce a
+//!   [`WriteBatch`] of accepted series, each already encoded as a v1 `TimeSeries` with
+//!   sorted labels (a slice of the body when it arrived valid and sorted);
+//! - [`encode`]: build one snappy-compressed v1 `WriteRequest` per receiver from any
+//!   subset of the batch.
+//!
+//! Errors carry a stable [`Reason`] id and their HTTP status. [`proto`] holds the prost
+//! types generated from `proto/` (used by tests, fixtures and the load generator).
+
+pub mod body;
+pub mod encode;
+pub mod error;
+pub mod limits;
+pub mod proto;
+
+mod batch;
+mod histogram;
+mod pb;
+mod v1;
+mod v2;
+mod validate;
+
+pub use batch::{Counts, Rejections, SeriesRef, WriteBatch};
+pub use body::{Protocol, decompress, negotiate};
+pub use encode::{EncodeError, Encoder};
+pub use error::{Reason, WireError};
+pub use limits::{Limits, NameValidation};
+pub use pb::PbError;
+pub use validate::{is_legacy_label_name, is_legacy_metric_name};
+
+use bytes::Bytes;
+
+/// Decodes and validates a decompressed body of the given protocol. `now_ms` is the
+/// current time in Unix milliseconds, used by the optional sample time window.
+pub fn decode(
+    protocol: Protocol,
+    body: Bytes,
+    limits: &Limits,
+    now_ms: i64,
+) -> Result<WriteBatch, WireError> {
+    match protocol {
+        Protocol::V1 => v1::decode(body, limits, now_ms),
+        Protocol::V2 => v2::decode(body, limits, now_ms),
+    }
+}
+
+/// The whole inbound step: negotiate, decompress within limits, decode and validate.
+pub fn decode_request(
+    content_type: Option<&[u8]>,
+    content_encoding: Option<&[u8]>,
+    compressed: &[u8],
+    limits: &Limits,
+    now_ms: i64,
+) -> Result<WriteBatch, WireError> {
+    let protocol = negotiate(content_type, content_encoding)?;
+    let body = decompress(compressed, limits)?;
+    decode(protocol, body, limits, now_ms)
+}

@@ -1,0 +1,158 @@
+//! Remote write 1.0 decoding: walks `prometheus.WriteRequest` without copying labels.
+//!
+//! A valid series whose labels arrived sorted is forwarded as the very bytes it came in
+//! (a slice of the body). Only unsorted series are re-encoded, into the batch's scratch.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+
+use crate::batch::{Builder, Counts, LabelRef, Span, WriteBatch};
+use crate::body::Protocol;
+use crate::error::{Reason, WireError, malformed};
+use crate::histogram::{self, HistError};
+use crate::limits::Limits;
+use crate::pb::{PbError, Reader};
+use crate::validate::Invalid;
+
+const MSG: &str = "prometheus.WriteRequest";
+
+/// Decodes a decompressed v1 body.
+pub(crate) fn decode(body: Bytes, limits: &Limits, now_ms: i64) -> Result<WriteBatch, WireError> {
+    let mut b = Builder::new(Protocol::V1, body.clone(), limits, now_ms);
+    let mut r = Reader::new(&body, 0..body.len());
+    while let Some(f) = r.next_field().map_err(malformed(MSG))? {
+        match f.number {
+            1 => {
+                let range = f.len_range().map_err(malformed(MSG))?;
+                b.count_series()?;
+                series(&mut b, &body, range)?;
+            }
+            3 => {
+                f.len_range().map_err(malformed(MSG))?;
+                b.batch.metadata += 1;
+            }
+            _ => {}
+        }
+    }
+    Ok(b.finish())
+}
+
+/// Reads the `name` and `value` of a `Label` message.
+pub(crate) fn label(buf: &[u8], range: Range<usize>) -> Result<LabelRef, PbError> {
+    let empty = Span::of(range.start..range.start);
+    let mut out = LabelRef {
+        name: empty,
+        value: empty,
+    };
+    let mut r = Reader::new(buf, range);
+    while let Some(f) = r.next_field()? {
+        match f.number {
+            1 => out.name = Span::of(f.len_range()?),
+            2 => out.value = Span::of(f.len_range()?),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// The timestamp of a `Sample` message.
+pub(crate) fn sample_timestamp(buf: &[u8], range: Range<usize>) -> Result<i64, PbError> {
+    let mut r = Reader::new(buf, range);
+    let mut ts = 0;
+    while let Some(f) = r.next_field()? {
+        if f.number == 2 {
+            ts = f.varint()? as i64;
+        }
+    }
+    Ok(ts)
+}
+
+fn series(b: &mut Builder<'_>, buf: &[u8], range: Range<usize>) -> Result<(), WireError> {
+    let pb_err = malformed("prometheus.TimeSeries");
+    let labels_start = b.batch.labels.len();
+    let mut seen = 0usize;
+    let mut counts = Counts::default();
+    let mut invalid: Option<Invalid> = None;
+    let mut r = Reader::new(buf, range.clone());
+    while let Some(f) = r.next_field().map_err(&pb_err)? {
+        match f.number {
+            1 => {
+                let l = label(buf, f.len_range().map_err(&pb_err)?).map_err(&pb_err)?;
+                if seen <= b.limits.max_label_names {
+                    b.batch.labels.push(l);
+                }
+                seen += 1;
+            }
+            2 => {
+                let sample = f.len_range().map_err(&pb_err)?;
+                counts.samples += 1;
+                if b.checks_time() && invalid.is_none() {
+                    let ts = sample_timestamp(buf, sample).map_err(&pb_err)?;
+                    invalid = b.check_time(ts).err().map(Invalid::from);
+                }
+            }
+            3 => {
+                f.len_range().map_err(&pb_err)?;
+                counts.exemplars += 1;
+            }
+            4 => {
+                let h = f.len_range().map_err(&pb_err)?;
+                counts.histograms += 1;
+                let checked = check_histogram(b, buf, h).map_err(&pb_err)?;
+                if invalid.is_none() {
+                    invalid = checked.err();
+                }
+            }
+            _ => {}
+        }
+    }
+    b.count_samples(counts)?;
+    let sorted = match b.validate_labels(labels_start, seen) {
+        Ok(sorted) => sorted,
+        Err(label_problem) => {
+            b.reject(labels_start, label_problem, counts);
+            return Ok(());
+        }
+    };
+    if let Some(problem) = invalid {
+        b.reject(labels_start, problem, counts);
+        return Ok(());
+    }
+    let encoded = if sorted {
+        Span::of(range)
+    } else {
+        b.batch.sorted += 1;
+        let start = b.scratch_pos();
+        b.write_sorted_labels(labels_start);
+        // Copy every other field as it was.
+        let mut r = Reader::new(buf, range);
+        while let Some(f) = r.next_field().map_err(&pb_err)? {
+            if f.number != 1 {
+                b.batch.scratch.extend_from_slice(&buf[f.range()]);
+            }
+        }
+        Span {
+            start,
+            len: b.scratch_pos() - start,
+        }
+    };
+    b.accept(labels_start, encoded, counts);
+    Ok(())
+}
+
+/// Checks a histogram and its timestamp; the outer error is structural.
+pub(crate) fn check_histogram(
+    b: &Builder<'_>,
+    buf: &[u8],
+    range: Range<usize>,
+) -> Result<Result<(), Invalid>, PbError> {
+    match histogram::check(buf, range) {
+        Ok(ts) => Ok(b.check_time(ts).map_err(Invalid::from)),
+        Err(HistError::Pb(e)) => Err(e),
+        Err(HistError::Invalid(detail)) => Ok(Err(Invalid {
+            reason: Reason::InvalidNativeHistogram,
+            detail: Some(detail),
+        })),
+    }
+}

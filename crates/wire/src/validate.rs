@@ -1,0 +1,145 @@
+//! Series validation: label set rules shared by v1 and v2.
+
+use crate::batch::{LabelRef, Span};
+use crate::error::Reason;
+use crate::limits::{Limits, NameValidation};
+
+/// Why one series is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Invalid {
+    pub reason: Reason,
+    pub detail: Option<&'static str>,
+}
+
+impl From<Reason> for Invalid {
+    fn from(reason: Reason) -> Self {
+        Invalid {
+            reason,
+            detail: None,
+        }
+    }
+}
+
+const METRIC_NAME: &[u8] = b"__name__";
+
+/// Validates one series' labels (`seen` is how many the wire held; only the first
+/// `max_label_names + 1` are kept). On success, `order` holds the label indices in
+/// byte-wise name order and the result says whether the wire order was already sorted.
+pub(crate) fn labels(
+    body: &[u8],
+    labels: &[LabelRef],
+    seen: usize,
+    limits: &Limits,
+    order: &mut Vec<u32>,
+) -> Result<bool, Invalid> {
+    if seen == 0 {
+        return Err(Reason::EmptyLabelSet.into());
+    }
+    if seen > limits.max_label_names {
+        return Err(Reason::MaxLabelNamesPerSeries.into());
+    }
+    let get = |s: Span| &body[s.start as usize..(s.start + s.len) as usize];
+    let mut has_name = false;
+    let mut sorted = true;
+    let mut prev: &[u8] = &[];
+    for (i, l) in labels.iter().enumerate() {
+        let (name, value) = (get(l.name), get(l.value));
+        if name.is_empty() {
+            return Err(Reason::EmptyLabelName.into());
+        }
+        if value.is_empty() {
+            return Err(Reason::EmptyLabelValue.into());
+        }
+        if name.len() > limits.max_label_name_len {
+            return Err(Reason::LabelNameTooLong.into());
+        }
+        if value.len() > limits.max_label_value_len {
+            return Err(Reason::LabelValueTooLong.into());
+        }
+        let is_metric_name = name == METRIC_NAME;
+        match limits.name_validation {
+            NameValidation::Legacy => {
+                if !is_legacy_label_name(name) {
+                    return Err(Reason::InvalidLabelName.into());
+                }
+                if is_metric_name && !is_legacy_metric_name(value) {
+                    return Err(Reason::InvalidMetricName.into());
+                }
+            }
+            NameValidation::Utf8 => {
+                if std::str::from_utf8(name).is_err() {
+                    return Err(Reason::InvalidUtf8.into());
+                }
+            }
+        }
+        if std::str::from_utf8(value).is_err() {
+            return Err(Reason::InvalidUtf8.into());
+        }
+        has_name |= is_metric_name;
+        if i > 0 {
+            if name == prev {
+                return Err(Reason::DuplicateLabelNames.into());
+            }
+            sorted &= name > prev;
+        }
+        prev = name;
+    }
+    if !has_name {
+        return Err(Reason::MissingMetricName.into());
+    }
+    order.clear();
+    order.extend(0..labels.len() as u32);
+    if !sorted {
+        order.sort_unstable_by(|&a, &b| {
+            get(labels[a as usize].name).cmp(get(labels[b as usize].name))
+        });
+        for w in order.windows(2) {
+            if get(labels[w[0] as usize].name) == get(labels[w[1] as usize].name) {
+                return Err(Reason::DuplicateLabelNames.into());
+            }
+        }
+    }
+    Ok(sorted)
+}
+
+/// `[a-zA-Z_][a-zA-Z0-9_]*`
+pub fn is_legacy_label_name(name: &[u8]) -> bool {
+    match name.split_first() {
+        Some((first, rest)) => {
+            (first.is_ascii_alphabetic() || *first == b'_')
+                && rest.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        }
+        None => false,
+    }
+}
+
+/// `[a-zA-Z_:][a-zA-Z0-9_:]*`
+pub fn is_legacy_metric_name(name: &[u8]) -> bool {
+    match name.split_first() {
+        Some((first, rest)) => {
+            (first.is_ascii_alphabetic() || *first == b'_' || *first == b':')
+                && rest
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b':')
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_charsets() {
+        assert!(is_legacy_label_name(b"job"));
+        assert!(is_legacy_label_name(b"_x9"));
+        assert!(!is_legacy_label_name(b"9x"));
+        assert!(!is_legacy_label_name(b"a:b"));
+        assert!(!is_legacy_label_name(b"a.b"));
+        assert!(is_legacy_metric_name(b"a:b_total"));
+        assert!(is_legacy_metric_name(b":x"));
+        assert!(!is_legacy_metric_name(b"http.requests"));
+        assert!(!is_legacy_metric_name(b""));
+    }
+}

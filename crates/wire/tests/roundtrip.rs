@@ -1,0 +1,166 @@
+//! Round trips: what rwgate forwards decodes (with prost) to what was sent, labels sorted.
+
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use rwgate_wire::proto::prometheus as v1;
+use rwgate_wire::{Encoder, Limits};
+
+fn sorted(mut ts: v1::TimeSeries) -> v1::TimeSeries {
+    ts.labels.sort_by(|a, b| a.name.cmp(&b.name));
+    ts
+}
+
+#[test]
+fn v1_sorted_series_are_forwarded_byte_for_byte() {
+    use prost::Message;
+    let req = request(vec![
+        series(
+            &[("__name__", "up"), ("instance", "a:9100"), ("job", "node")],
+            &[(1.0, NOW)],
+        ),
+        series(
+            &[("__name__", "up"), ("instance", "b:9100"), ("job", "node")],
+            &[(0.0, NOW)],
+        ),
+    ]);
+    let batch = decode_v1(&req).unwrap();
+    assert_eq!(batch.sorted_series(), 0);
+    let raw = Encoder::new().encode_raw(&batch, 0..batch.len()).to_vec();
+    assert_eq!(raw, req.encode_to_vec());
+}
+
+#[test]
+fn v1_unsorted_labels_are_sorted_and_counted() {
+    let ts = series(
+        &[("job", "node"), ("__name__", "up"), ("a", "1")],
+        &[(2.0, NOW)],
+    );
+    let mut with_exemplar = ts.clone();
+    with_exemplar.exemplars = vec![v1::Exemplar {
+        labels: vec![label("trace_id", "t")],
+        value: 1.0,
+        timestamp: NOW,
+    }];
+    let batch = decode_v1(&request(vec![with_exemplar.clone()])).unwrap();
+    assert_eq!(batch.sorted_series(), 1);
+    assert_eq!(forwarded(&batch).timeseries, vec![sorted(with_exemplar)]);
+}
+
+#[test]
+fn subsets_encode_only_their_series() {
+    let req = request(
+        (0..10)
+            .map(|i| {
+                series(
+                    &[("__name__", "m"), ("i", &i.to_string())],
+                    &[(i as f64, NOW)],
+                )
+            })
+            .collect(),
+    );
+    let batch = decode_v1(&req).unwrap();
+    let odd: Vec<usize> = (0..10).filter(|i| i % 2 == 1).collect();
+    let bytes = Encoder::new().encode(&batch, odd.iter().copied()).unwrap();
+    let raw = rwgate_wire::decompress(&bytes, &Limits::default()).unwrap();
+    let out = <v1::WriteRequest as prost::Message>::decode(raw).unwrap();
+    let want: Vec<_> = odd.iter().map(|&i| req.timeseries[i].clone()).collect();
+    assert_eq!(out.timeseries, want);
+}
+
+#[test]
+fn metadata_is_counted_not_forwarded() {
+    let mut req = request(vec![series(&[("__name__", "up")], &[(1.0, NOW)])]);
+    req.metadata = vec![v1::MetricMetadata {
+        r#type: 1,
+        metric_family_name: "up".into(),
+        help: "h".into(),
+        unit: String::new(),
+    }];
+    let batch = decode_v1(&req).unwrap();
+    assert_eq!(batch.metadata(), 1);
+    assert!(forwarded(&batch).metadata.is_empty());
+}
+
+fn label_name() -> impl Strategy<Value = String> {
+    "[a-zA-Z_][a-zA-Z0-9_]{0,12}".prop_filter("reserved", |s| s != "__name__")
+}
+
+fn series_strategy() -> impl Strategy<Value = v1::TimeSeries> {
+    (
+        "[a-zA-Z_:][a-zA-Z0-9_:]{0,20}",
+        prop::collection::btree_map(label_name(), "\\PC{1,16}", 0..8),
+        prop::collection::vec((any::<f64>(), any::<i64>()), 0..5),
+        any::<bool>(),
+    )
+        .prop_map(|(name, labels, samples, shuffle)| {
+            let mut all: Vec<(String, String)> = labels.into_iter().collect();
+            all.push(("__name__".into(), name));
+            if shuffle {
+                all.reverse();
+            } else {
+                all.sort();
+            }
+            let refs: Vec<(&str, &str)> =
+                all.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            series(&refs, &samples)
+        })
+}
+
+/// Bit-exact sample equality, except that proto3 cannot carry -0.0 through prost (it
+/// omits a field equal to the default, so -0.0 arrives as 0.0).
+fn same_samples(a: &[v1::Sample], b: &[v1::Sample]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.timestamp == y.timestamp
+                && (x.value.to_bits() == y.value.to_bits() || (x.value == 0.0 && y.value == 0.0))
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn v1_roundtrip(input in prop::collection::vec(series_strategy(), 0..20)) {
+        let batch = decode_v1(&request(input.clone())).unwrap();
+        prop_assert!(batch.rejected().is_empty(), "{:?}", batch.rejected());
+        let out = forwarded(&batch);
+        prop_assert_eq!(out.timeseries.len(), input.len());
+        for (got, want) in out.timeseries.iter().zip(input) {
+            let want = sorted(want);
+            prop_assert_eq!(&got.labels, &want.labels);
+            prop_assert!(same_samples(&got.samples, &want.samples));
+        }
+    }
+
+    #[test]
+    fn v2_roundtrip(input in prop::collection::vec(series_strategy(), 0..20)) {
+        let mut b = V2Builder::new();
+        for ts in &input {
+            let labels: Vec<(&str, &str)> = ts.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
+            let samples: Vec<(f64, i64)> = ts.samples.iter().map(|s| (s.value, s.timestamp)).collect();
+            b.series(&labels, &samples);
+        }
+        let batch = decode_v2(&b.req).unwrap();
+        prop_assert!(batch.rejected().is_empty(), "{:?}", batch.rejected());
+        prop_assert_eq!(batch.accepted().samples, input.iter().map(|t| t.samples.len() as u64).sum::<u64>());
+        let out = forwarded(&batch);
+        for (got, want) in out.timeseries.iter().zip(input) {
+            let want = sorted(want);
+            prop_assert_eq!(&got.labels, &want.labels);
+            prop_assert!(same_samples(&got.samples, &want.samples));
+        }
+    }
+
+    /// Arbitrary bytes never panic the decoder, and whatever it accepts re-encodes to
+    /// something prost can read.
+    #[test]
+    fn arbitrary_bytes_decode_or_fail_cleanly(body in prop::collection::vec(any::<u8>(), 0..512), v2 in any::<bool>()) {
+        let protocol = if v2 { rwgate_wire::Protocol::V2 } else { rwgate_wire::Protocol::V1 };
+        if let Ok(batch) = rwgate_wire::decode(protocol, body.into(), &Limits::default(), NOW) {
+            let out = forwarded(&batch);
+            prop_assert_eq!(out.timeseries.len(), batch.len());
+        }
+    }
+}
