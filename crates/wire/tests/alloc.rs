@@ -1,6 +1,7 @@
 //! A body whose snappy header claims 100 MiB is refused before anything near that size
 //! is allocated. The global allocator counts bytes; this file holds a single test so no
 //! other test allocates concurrently.
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure
 
 use cap::Cap;
 use rwgate_wire::{Limits, Reason};

@@ -1,6 +1,7 @@
 //! The prost code under `src/proto/` is generated from `proto/` and checked in, so a build
 //! never needs `protoc`. This test regenerates it with `protox` (a pure-Rust protobuf
 //! compiler) and fails on any difference. Run with `RWGATE_REGENERATE=1` to rewrite.
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure
 
 use std::path::{Path, PathBuf};
 

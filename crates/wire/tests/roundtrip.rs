@@ -1,4 +1,5 @@
 //! Round trips: what rwgate forwards decodes (with prost) to what was sent, labels sorted.
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure
 
 mod common;
 

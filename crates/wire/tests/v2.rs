@@ -1,5 +1,6 @@
 //! Remote write 2.0 decoding: symbol tables, label references, histogram/sample mixing,
 //! and conversion to v1.
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure
 
 mod common;
 

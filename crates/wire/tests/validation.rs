@@ -1,6 +1,7 @@
 //! One test per validation reason: send the bad input, assert the reason id and status.
 //! Per-series problems refuse only that series (the good one beside it is kept, as
 //! Prometheus' and Mimir's receivers do); request-level problems refuse everything.
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure
 
 mod common;
 

@@ -1,0 +1,344 @@
+//! A loaded set of hashrings: tenant → hashring → replica endpoints.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::RwLock;
+
+use crate::config::{self, Algorithm, ConfigError, HashringSpec, MatcherType};
+use crate::placement::Placement;
+use crate::url;
+
+/// What building a ring needs besides the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// Replicas per series.
+    pub replication_factor: usize,
+    /// Algorithm for hashrings that do not name one.
+    pub default_algorithm: Algorithm,
+    /// Ketama sections per endpoint (Thanos: 1000).
+    pub sections_per_node: usize,
+    /// Forward URL template, see [`crate::url`].
+    pub url_template: String,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            replication_factor: 1,
+            default_algorithm: Algorithm::Hashmod,
+            sections_per_node: 1000,
+            url_template: url::DEFAULT_TEMPLATE.to_string(),
+        }
+    }
+}
+
+/// A receiver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The address as written in the file; what is hashed.
+    pub address: String,
+    /// Availability zone, empty when not set.
+    pub az: String,
+    /// Where rwgate sends this endpoint's remote-write requests.
+    pub url: String,
+}
+
+enum Matcher {
+    Everyone,
+    Exact(HashSet<String>),
+    Glob(Vec<glob::Pattern>),
+}
+
+impl Matcher {
+    fn matches(&self, tenant: &str) -> bool {
+        match self {
+            Matcher::Everyone => true,
+            Matcher::Exact(set) => set.contains(tenant),
+            Matcher::Glob(patterns) => patterns.iter().any(|p| p.matches(tenant)),
+        }
+    }
+}
+
+/// One built hashring.
+pub struct Hashring {
+    name: String,
+    algorithm: Algorithm,
+    tenants: Vec<String>,
+    matcher: Matcher,
+    endpoints: Vec<Endpoint>,
+    placement: Placement,
+    replication_factor: usize,
+    external_labels: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Hashring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hashring")
+            .field("name", &self.name)
+            .field("algorithm", &self.algorithm)
+            .field("tenants", &self.tenants)
+            .field("endpoints", &self.endpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hashring {
+    /// Name (or `#index` when the file gives none).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Placement algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// Tenant patterns as written; empty means every tenant.
+    pub fn tenants(&self) -> &[String] {
+        &self.tenants
+    }
+
+    /// Endpoints in file order.
+    pub fn endpoints(&self) -> &[Endpoint] {
+        &self.endpoints
+    }
+
+    /// External labels as written.
+    pub fn external_labels(&self) -> &BTreeMap<String, String> {
+        &self.external_labels
+    }
+
+    /// Index into [`Hashring::endpoints`] of replica `n` (0-based) of a series with
+    /// hash `hash`. Allocation-free.
+    ///
+    /// # Panics
+    /// When `n >= replication_factor` (a caller bug: the gateway loops `n < RF`).
+    pub fn replica(&self, hash: u64, n: usize) -> usize {
+        assert!(
+            n < self.replication_factor,
+            "replica {n} of RF {}",
+            self.replication_factor
+        );
+        self.placement.get(hash, n) as usize
+    }
+
+    /// The replication factor this ring was built for.
+    pub fn replication_factor(&self) -> usize {
+        self.replication_factor
+    }
+}
+
+/// Most tenant → hashring answers remembered; past it lookups are computed each time.
+const TENANT_CACHE_MAX: usize = 10_000;
+
+/// All hashrings of one config load.
+pub struct Hashrings {
+    rings: Vec<Hashring>,
+    cache: RwLock<HashMap<String, Option<usize>>>,
+    config_hash: u64,
+    warnings: Vec<String>,
+}
+
+impl std::fmt::Debug for Hashrings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hashrings")
+            .field("rings", &self.rings)
+            .field("config_hash", &self.config_hash)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hashrings {
+    /// Parses and builds a hashrings file. Every problem is collected into one error.
+    pub fn from_json(json: &[u8], opts: &BuildOptions) -> Result<Hashrings, ConfigError> {
+        let specs = config::parse(json)?;
+        let mut rings = Self::build(&specs, opts)?;
+        rings.config_hash = crate::hash::xxhash64(json);
+        Ok(rings)
+    }
+
+    /// Builds from parsed specs.
+    pub fn build(specs: &[HashringSpec], opts: &BuildOptions) -> Result<Hashrings, ConfigError> {
+        let mut problems = Vec::new();
+        if specs.is_empty() {
+            problems.push("the hashrings file holds no hashring".to_string());
+        }
+        if opts.replication_factor == 0 {
+            problems.push("replication factor must be at least 1".to_string());
+        }
+        if opts.sections_per_node == 0 {
+            problems.push("ketama sections per node must be at least 1".to_string());
+        }
+        if let Err(e) = url::validate_template(&opts.url_template) {
+            problems.push(e);
+        }
+        let mut rings = Vec::with_capacity(specs.len());
+        for (i, spec) in specs.iter().enumerate() {
+            match build_one(i, spec, opts) {
+                Ok(ring) => rings.push(ring),
+                Err(mut p) => problems.append(&mut p),
+            }
+        }
+        let mut warnings = Vec::new();
+        if let Some(pos) = specs.iter().position(|s| s.tenants.is_empty())
+            && pos + 1 < specs.len()
+        {
+            warnings.push(format!(
+                "hashring {} has no tenants and so matches every tenant: the hashrings after it are never used (put it last)",
+                specs[pos].display_name(pos)
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError { problems });
+        }
+        Ok(Hashrings {
+            rings,
+            cache: RwLock::new(HashMap::new()),
+            config_hash: 0,
+            warnings,
+        })
+    }
+
+    /// The hashrings in file order.
+    pub fn hashrings(&self) -> &[Hashring] {
+        &self.rings
+    }
+
+    /// Things that are legal (Thanos accepts them) but almost certainly mistakes.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// XXH64 of the file the rings were built from.
+    pub fn config_hash(&self) -> u64 {
+        self.config_hash
+    }
+
+    /// The hashring serving `tenant`: the first in file order whose tenants match, or a
+    /// hashring without tenants. `None` when nothing matches.
+    pub fn for_tenant(&self, tenant: &str) -> Option<&Hashring> {
+        self.index_for_tenant(tenant).map(|i| &self.rings[i])
+    }
+
+    /// Index of [`Hashrings::for_tenant`]'s answer. Cached per tenant.
+    pub fn index_for_tenant(&self, tenant: &str) -> Option<usize> {
+        if let Ok(cache) = self.cache.read()
+            && let Some(hit) = cache.get(tenant)
+        {
+            return *hit;
+        }
+        let found = self.rings.iter().position(|r| r.matcher.matches(tenant));
+        if let Ok(mut cache) = self.cache.write()
+            && cache.len() < TENANT_CACHE_MAX
+        {
+            cache.insert(tenant.to_string(), found);
+        }
+        found
+    }
+}
+
+fn build_one(
+    index: usize,
+    spec: &HashringSpec,
+    opts: &BuildOptions,
+) -> Result<Hashring, Vec<String>> {
+    let name = spec.display_name(index);
+    let mut problems = Vec::new();
+    let algorithm = spec.algorithm.unwrap_or(opts.default_algorithm);
+    let rf = opts.replication_factor;
+    if spec.endpoints.is_empty() {
+        problems.push(format!("hashring {name}: no endpoints"));
+    } else if spec.endpoints.len() < rf {
+        problems.push(format!(
+            "hashring {name}: replication factor {rf} needs at least {rf} endpoints, it has {}",
+            spec.endpoints.len()
+        ));
+    }
+    let mut seen = HashSet::new();
+    for e in &spec.endpoints {
+        if e.address.is_empty() {
+            problems.push(format!("hashring {name}: an endpoint has an empty address"));
+        } else if !seen.insert(e.address.as_str()) {
+            problems.push(format!(
+                "hashring {name}: endpoint {:?} is listed twice",
+                e.address
+            ));
+        }
+    }
+    let mut az_sizes: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in &spec.endpoints {
+        *az_sizes.entry(e.az.as_str()).or_insert(0) += 1;
+    }
+    let has_az = spec.endpoints.iter().any(|e| !e.az.is_empty());
+    match algorithm {
+        Algorithm::Hashmod if has_az => problems.push(format!(
+            "hashring {name}: Hashmod algorithm does not support AZ aware hashring configuration. Either use Ketama or remove AZ configuration."
+        )),
+        Algorithm::Ketama
+            if az_sizes.len() > 1 && spec.endpoints.len() >= rf && !config::az_layout_places(&az_sizes, rf) =>
+        {
+            let layout: Vec<String> = az_sizes.iter().map(|(az, n)| format!("{az:?}: {n}")).collect();
+            problems.push(format!(
+                "hashring {name}: availability zones ({}) cannot hold {rf} replicas spread evenly (a Thanos router hangs on this layout); add endpoints to the small zones or lower the replication factor",
+                layout.join(", ")
+            ));
+        }
+        _ => {}
+    }
+    if let Some(shuffle) = &spec.shuffle_sharding_config
+        && shuffle
+            .get("shard_size")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0)
+            > 0
+    {
+        problems.push(format!(
+            "hashring {name}: shuffle_sharding_config is not supported by rwgate; remove it to keep Thanos-identical placement"
+        ));
+    }
+    let matcher = if spec.tenants.is_empty() {
+        Matcher::Everyone
+    } else {
+        match spec.tenant_matcher_type {
+            MatcherType::Exact => Matcher::Exact(spec.tenants.iter().cloned().collect()),
+            MatcherType::Glob => {
+                let mut patterns = Vec::new();
+                for t in &spec.tenants {
+                    match glob::Pattern::new(t) {
+                        Ok(p) => patterns.push(p),
+                        Err(e) => problems.push(format!("hashring {name}: bad glob {t:?}: {e}")),
+                    }
+                }
+                Matcher::Glob(patterns)
+            }
+        }
+    };
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let addresses: Vec<&str> = spec.endpoints.iter().map(|e| e.address.as_str()).collect();
+    let placement = match algorithm {
+        Algorithm::Hashmod => Placement::hashmod(&addresses),
+        Algorithm::Ketama => {
+            let azs: Vec<&str> = spec.endpoints.iter().map(|e| e.az.as_str()).collect();
+            Placement::ketama(&addresses, &azs, opts.sections_per_node, rf)
+        }
+    };
+    Ok(Hashring {
+        name,
+        algorithm,
+        tenants: spec.tenants.clone(),
+        matcher,
+        endpoints: spec
+            .endpoints
+            .iter()
+            .map(|e| Endpoint {
+                address: e.address.clone(),
+                az: e.az.clone(),
+                url: url::forward_url(&opts.url_template, &e.address),
+            })
+            .collect(),
+        placement,
+        replication_factor: rf,
+        external_labels: spec.external_labels.clone(),
+    })
+}

@@ -1,0 +1,221 @@
+//! Hot reload: the current rings behind an atomic pointer, a file watcher that swaps in
+//! a new set when the file changes, and the reload metrics.
+//!
+//! A file that fails to read, parse or build keeps the old rings; the failure is logged
+//! and counted and the process keeps serving (a Thanos router exits on a ring it cannot
+//! build). Readers hold an `Arc` of one complete set for as long as they need it, so an
+//! in-flight request never sees a half-built ring.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwapOption;
+use notify::Watcher;
+
+use crate::config::ConfigError;
+use crate::hashrings::{BuildOptions, Hashrings};
+
+/// The rings in force; `None` until a file has loaded.
+#[derive(Debug, Default)]
+pub struct RingHandle {
+    current: ArcSwapOption<Hashrings>,
+}
+
+impl RingHandle {
+    /// An empty handle (not ready).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A handle holding `rings`.
+    pub fn with(rings: Hashrings) -> Self {
+        let h = Self::new();
+        h.store(rings);
+        h
+    }
+
+    /// The rings in force, if any.
+    pub fn load(&self) -> Option<Arc<Hashrings>> {
+        self.current.load_full()
+    }
+
+    /// Replaces the rings atomically.
+    pub fn store(&self, rings: Hashrings) {
+        self.current.store(Some(Arc::new(rings)));
+    }
+
+    /// True once rings are loaded.
+    pub fn is_loaded(&self) -> bool {
+        self.current.load().is_some()
+    }
+}
+
+/// Why a reload did not take.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The file is not a valid configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// The file's hash equals the loaded one; nothing was rebuilt.
+    Unchanged,
+    /// New rings are in force.
+    Reloaded,
+}
+
+/// Reads and builds a hashrings file.
+pub fn load_file(path: &Path, opts: &BuildOptions) -> Result<Hashrings, ReloadError> {
+    let json = std::fs::read(path).map_err(|source| ReloadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(Hashrings::from_json(&json, opts)?)
+}
+
+/// Re-reads `path` into `handle` unless unchanged, recording the reload metrics.
+pub fn reload(
+    path: &Path,
+    opts: &BuildOptions,
+    handle: &RingHandle,
+) -> Result<ReloadOutcome, ReloadError> {
+    let result = std::fs::read(path)
+        .map_err(|source| ReloadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+        .and_then(|json| {
+            let hash = crate::hash::xxhash64(&json);
+            if handle.load().is_some_and(|r| r.config_hash() == hash) {
+                return Ok(None);
+            }
+            Ok(Some(Hashrings::from_json(&json, opts)?))
+        });
+    match result {
+        Ok(None) => Ok(ReloadOutcome::Unchanged),
+        Ok(Some(rings)) => {
+            record_success(&rings);
+            for w in rings.warnings() {
+                tracing::warn!(path = %path.display(), warning = %w, "hashrings configuration");
+            }
+            handle.store(rings);
+            tracing::info!(path = %path.display(), "hashrings loaded");
+            Ok(ReloadOutcome::Reloaded)
+        }
+        Err(e) => {
+            metrics::gauge!("rwgate_hashring_config_last_reload_successful").set(0.0);
+            metrics::counter!("rwgate_hashring_config_reload_errors_total").increment(1);
+            tracing::error!(path = %path.display(), error = %e, kept_previous = handle.is_loaded(), "hashrings reload failed");
+            Err(e)
+        }
+    }
+}
+
+fn record_success(rings: &Hashrings) {
+    metrics::gauge!("rwgate_hashring_config_hash").set(rings.config_hash() as f64);
+    metrics::gauge!("rwgate_hashring_config_last_reload_successful").set(1.0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    metrics::gauge!("rwgate_hashring_config_last_reload_success_timestamp_seconds")
+        .set(now.as_secs_f64());
+    for ring in rings.hashrings() {
+        let name = ring.name().to_string();
+        metrics::gauge!("rwgate_hashring_nodes", "hashring" => name.clone())
+            .set(ring.endpoints().len() as f64);
+        metrics::gauge!("rwgate_hashring_tenants", "hashring" => name)
+            .set(ring.tenants().len() as f64);
+    }
+}
+
+enum Msg {
+    Changed,
+    Stop,
+}
+
+/// Keeps the watcher thread alive; dropping it stops the thread.
+pub struct WatchGuard {
+    _watcher: Option<notify::RecommendedWatcher>,
+    tx: mpsc::Sender<Msg>,
+}
+
+impl std::fmt::Debug for WatchGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WatchGuard")
+    }
+}
+
+impl Drop for WatchGuard {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Msg::Stop);
+    }
+}
+
+/// Watches `path` (its directory, so Kubernetes' symlink swaps are seen) and reloads on
+/// every change and every `interval`. Bursts of events are debounced by `debounce`.
+pub fn watch(
+    path: PathBuf,
+    opts: BuildOptions,
+    handle: Arc<RingHandle>,
+    interval: Duration,
+    debounce: Duration,
+) -> WatchGuard {
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let events = tx.clone();
+    let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if res.is_ok() {
+            let _ = events.send(Msg::Changed);
+        }
+    })
+    .and_then(|mut w| {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        w.watch(dir, notify::RecursiveMode::NonRecursive).map(|_| w)
+    });
+    let watcher = match watcher {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %e, path = %path.display(), "file watch unavailable; reloading on the interval only");
+            None
+        }
+    };
+    let spawned = std::thread::Builder::new()
+        .name("rwgate-ring-reload".into())
+        .spawn(move || {
+            loop {
+                match rx.recv_timeout(interval) {
+                    Ok(Msg::Changed) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Ok(Msg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+                std::thread::sleep(debounce);
+                for msg in rx.try_iter() {
+                    if matches!(msg, Msg::Stop) {
+                        return;
+                    }
+                }
+                let _ = reload(&path, &opts, &handle);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "could not start the hashrings reload thread");
+    }
+    WatchGuard {
+        _watcher: watcher,
+        tx,
+    }
+}
