@@ -219,6 +219,14 @@ impl Hashrings {
         self.index_for_tenant(tenant).map(|i| &self.rings[i])
     }
 
+    /// True when some hashring lists `tenant` by its exact name (not by a glob and not
+    /// as a catch-all). Used to bound metric label values to configured tenants.
+    pub fn names_tenant(&self, tenant: &str) -> bool {
+        self.rings
+            .iter()
+            .any(|r| matches!(&r.matcher, Matcher::Exact(set) if set.contains(tenant)))
+    }
+
     /// Index of [`Hashrings::for_tenant`]'s answer. Cached per tenant.
     pub fn index_for_tenant(&self, tenant: &str) -> Option<usize> {
         if let Ok(cache) = self.cache.read()

@@ -80,9 +80,9 @@ pub fn negotiate(
     Ok(protocol)
 }
 
-/// Decompresses a snappy block body, refusing it before allocating when the compressed
-/// size or the decoded size claimed by its header is over the limits.
-pub fn decompress(compressed: &[u8], limits: &Limits) -> Result<Bytes, WireError> {
+/// The decoded size a snappy block claims, checked against the limits (compressed size
+/// first). Lets a caller reserve memory before [`decompress`] allocates it.
+pub fn decoded_len(compressed: &[u8], limits: &Limits) -> Result<usize, WireError> {
     if compressed.len() > limits.max_compressed_bytes {
         return Err(WireError::RequestBodyTooLarge {
             size: compressed.len() as u64,
@@ -99,6 +99,13 @@ pub fn decompress(compressed: &[u8], limits: &Limits) -> Result<Bytes, WireError
             limit: limits.max_decoded_bytes as u64,
         });
     }
+    Ok(claimed)
+}
+
+/// Decompresses a snappy block body, refusing it before allocating when the compressed
+/// size or the decoded size claimed by its header is over the limits.
+pub fn decompress(compressed: &[u8], limits: &Limits) -> Result<Bytes, WireError> {
+    let claimed = decoded_len(compressed, limits)?;
     let mut out = vec![0u8; claimed];
     let n = snap::raw::Decoder::new()
         .decompress(compressed, &mut out)

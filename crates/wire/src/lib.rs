@@ -27,7 +27,7 @@ mod v2;
 mod validate;
 
 pub use batch::{Counts, Rejections, SeriesRef, WriteBatch};
-pub use body::{Protocol, decompress, negotiate};
+pub use body::{Protocol, decoded_len, decompress, negotiate};
 pub use encode::{EncodeError, Encoder};
 pub use error::{Reason, WireError};
 pub use limits::{Limits, NameValidation};

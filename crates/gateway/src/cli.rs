@@ -1,0 +1,351 @@
+//! The `rwgate` command line: `serve`, `check-config`, `ring lookup|check|diff`, `demo`.
+//!
+//! Every `serve` flag is also a key of the YAML `--config` file; a flag given on the
+//! command line wins over the file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use rwgate_ring::{Algorithm, BuildOptions, Hashrings};
+
+use crate::config::{Config, ConfigError, LogFormat};
+
+/// rwgate: a Prometheus remote-write gateway in front of Thanos Receive.
+#[derive(Debug, Parser)]
+#[command(name = "rwgate", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway.
+    Serve(ServeArgs),
+    /// Validate a configuration and its hashrings file; list every problem.
+    CheckConfig(ServeArgs),
+    /// Inspect hashrings.
+    #[command(subcommand)]
+    Ring(RingCommand),
+    /// A local demo: three embedded receivers, the gateway, and traffic for two tenants.
+    Demo(DemoArgs),
+}
+
+/// Flags of `serve` and `check-config`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// YAML configuration file.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Remote-write listen address [default: 0.0.0.0:19291].
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Admin listen address [default: 0.0.0.0:10902].
+    #[arg(long)]
+    pub admin_listen: Option<std::net::SocketAddr>,
+    /// hashrings.json path.
+    #[arg(long)]
+    pub hashrings: Option<PathBuf>,
+    /// Replicas per series [default: 1].
+    #[arg(long)]
+    pub replication_factor: Option<usize>,
+    /// Algorithm for hashrings that name none [default: hashmod].
+    #[arg(long)]
+    pub hashring_algorithm: Option<Algorithm>,
+    /// Forward URL template [default: http://{host}:19291/api/v1/receive].
+    #[arg(long)]
+    pub forward_url_template: Option<String>,
+    /// Tenant of requests without a tenant header [default: default-tenant].
+    #[arg(long)]
+    pub default_tenant: Option<String>,
+    /// Log format.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Time in-flight requests get after SIGTERM [default: 25s].
+    #[arg(long, value_parser = humantime_duration)]
+    pub shutdown_grace: Option<Duration>,
+    /// Largest compressed body in bytes.
+    #[arg(long)]
+    pub max_body_bytes: Option<usize>,
+    /// Largest decoded body in bytes [default: 33554432].
+    #[arg(long)]
+    pub max_decoded_body_bytes: Option<usize>,
+    /// Most series per request.
+    #[arg(long)]
+    pub max_series_per_request: Option<usize>,
+    /// Most samples per request.
+    #[arg(long)]
+    pub max_samples_per_request: Option<usize>,
+    /// Requests in flight before new ones get 503.
+    #[arg(long)]
+    pub max_inflight_requests: Option<usize>,
+    /// Bytes in flight before new requests get 503.
+    #[arg(long)]
+    pub max_inflight_bytes: Option<usize>,
+    /// Time budget of one forward, retries included [default: 5s].
+    #[arg(long, value_parser = humantime_duration)]
+    pub forward_deadline: Option<Duration>,
+}
+
+fn humantime_duration(s: &str) -> Result<Duration, String> {
+    humantime_serde::re::humantime::parse_duration(s).map_err(|e| e.to_string())
+}
+
+impl ServeArgs {
+    /// The file (if any) with every given flag applied on top, validated.
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        let mut c = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        macro_rules! set {
+            ($flag:ident => $($field:ident).+) => {
+                if let Some(v) = &self.$flag {
+                    c.$($field).+ = v.clone().into();
+                }
+            };
+        }
+        set!(listen => listen);
+        set!(admin_listen => admin_listen);
+        set!(replication_factor => replication_factor);
+        set!(hashring_algorithm => hashring_algorithm);
+        set!(forward_url_template => forward_url_template);
+        set!(default_tenant => tenancy.default_tenant);
+        set!(log_format => log_format);
+        set!(shutdown_grace => shutdown_grace);
+        set!(max_body_bytes => limits.max_body_bytes);
+        set!(max_decoded_body_bytes => limits.max_decoded_body_bytes);
+        set!(max_series_per_request => limits.max_series_per_request);
+        set!(max_samples_per_request => limits.max_samples_per_request);
+        set!(max_inflight_requests => overload.max_inflight_requests);
+        set!(max_inflight_bytes => overload.max_inflight_bytes);
+        set!(forward_deadline => forward.deadline);
+        if let Some(h) = &self.hashrings {
+            c.hashrings = Some(h.clone());
+        }
+        c.validate()
+    }
+}
+
+/// `rwgate ring ...`
+#[derive(Debug, Subcommand)]
+pub enum RingCommand {
+    /// Print the endpoints a series is written to, replica 0 first.
+    Lookup(LookupArgs),
+    /// Validate a hashrings file.
+    Check(RingFileArgs),
+    /// Simulate how series move between two hashrings files.
+    Diff(DiffArgs),
+}
+
+/// Flags shared by the ring commands.
+#[derive(Debug, Clone, Args)]
+pub struct RingOpts {
+    /// Replicas per series.
+    #[arg(long, default_value_t = 1)]
+    pub replication_factor: usize,
+    /// Algorithm for hashrings that name none.
+    #[arg(long, default_value = "hashmod")]
+    pub algorithm: Algorithm,
+    /// Ketama sections per endpoint.
+    #[arg(long, default_value_t = 1000, hide = true)]
+    pub sections_per_node: usize,
+}
+
+impl RingOpts {
+    fn build_options(&self) -> BuildOptions {
+        BuildOptions {
+            replication_factor: self.replication_factor,
+            default_algorithm: self.algorithm,
+            sections_per_node: self.sections_per_node,
+            ..BuildOptions::default()
+        }
+    }
+}
+
+/// `rwgate ring lookup`
+#[derive(Debug, Clone, Args)]
+pub struct LookupArgs {
+    /// hashrings.json path.
+    #[arg(long)]
+    pub hashrings: PathBuf,
+    /// Tenant.
+    #[arg(long)]
+    pub tenant: String,
+    /// Series: `up{job="x"}` or `{__name__="up",job="x"}`.
+    #[arg(long)]
+    pub series: String,
+    /// Hash labels in the order written instead of sorted (senders send them sorted).
+    #[arg(long)]
+    pub wire_order: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub ring: RingOpts,
+}
+
+/// `rwgate ring check`
+#[derive(Debug, Clone, Args)]
+pub struct RingFileArgs {
+    /// hashrings.json path.
+    #[arg(long)]
+    pub hashrings: PathBuf,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub ring: RingOpts,
+}
+
+/// `rwgate ring diff`
+#[derive(Debug, Clone, Args)]
+pub struct DiffArgs {
+    /// hashrings.json in force now.
+    pub old: PathBuf,
+    /// hashrings.json to be rolled out.
+    pub new: PathBuf,
+    /// Synthetic series per tenant.
+    #[arg(long, default_value_t = 10_000)]
+    pub series: usize,
+    /// Tenant that stands for everything a catch-all hashring receives.
+    #[arg(long, default_value = "default-tenant")]
+    pub default_tenant: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub ring: RingOpts,
+}
+
+/// `rwgate demo`
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Series per tenant.
+    #[arg(long, default_value_t = 2000)]
+    pub series: usize,
+    /// Requests per tenant.
+    #[arg(long, default_value_t = 10)]
+    pub requests: usize,
+}
+
+/// A command's failure: the message to print and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// What to print on stderr.
+    pub message: String,
+    /// Exit code (64 for bad usage or configuration).
+    pub code: u8,
+}
+
+impl Failure {
+    /// A configuration problem: exit 64 (EX_USAGE).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            code: 64,
+        }
+    }
+
+    /// Any other failure: exit 1.
+    pub fn other(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            code: 1,
+        }
+    }
+}
+
+fn load_rings(path: &Path, opts: &BuildOptions) -> Result<Hashrings, Failure> {
+    rwgate_ring::reload::load_file(path, opts).map_err(|e| Failure::usage(e.to_string()))
+}
+
+/// `rwgate ring lookup`: the replica addresses, one per line.
+pub fn ring_lookup(args: &LookupArgs) -> Result<String, Failure> {
+    let rings = load_rings(&args.hashrings, &args.ring.build_options())?;
+    let mut labels =
+        rwgate_ring::selector::parse(&args.series).map_err(|e| Failure::usage(e.to_string()))?;
+    if !args.wire_order {
+        labels.sort();
+    }
+    crate::tenant::validate_tenant(&args.tenant).map_err(|e| Failure::usage(e.to_string()))?;
+    let ring = rings
+        .for_tenant(&args.tenant)
+        .ok_or_else(|| Failure::other(format!("no hashring matches tenant {:?}", args.tenant)))?;
+    let mut buf = Vec::new();
+    let hash = rwgate_ring::series_hash(
+        args.tenant.as_bytes(),
+        labels.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
+        &mut buf,
+    );
+    let mut out = String::new();
+    for n in 0..ring.replication_factor() {
+        out.push_str(&ring.endpoints()[ring.replica(hash, n)].address);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// `rwgate ring check`: a summary, or every problem.
+pub fn ring_check(args: &RingFileArgs) -> Result<String, Failure> {
+    let rings = load_rings(&args.hashrings, &args.ring.build_options())
+        .map_err(|f| Failure::other(f.message))?;
+    let mut out = String::new();
+    for r in rings.hashrings() {
+        let tenants = if r.tenants().is_empty() {
+            "every tenant".to_string()
+        } else {
+            r.tenants().join(", ")
+        };
+        out.push_str(&format!(
+            "hashring {}: {} endpoints, {}, tenants: {}\n",
+            r.name(),
+            r.endpoints().len(),
+            r.algorithm().as_str(),
+            tenants
+        ));
+    }
+    for w in rings.warnings() {
+        out.push_str(&format!("warning: {w}\n"));
+    }
+    out.push_str("OK\n");
+    Ok(out)
+}
+
+/// `rwgate ring diff`: a table of shares before/after per endpoint.
+pub fn ring_diff(args: &DiffArgs) -> Result<String, Failure> {
+    let opts = args.ring.build_options();
+    let old = load_rings(&args.old, &opts)?;
+    let new = load_rings(&args.new, &opts)?;
+    let tenants = rwgate_ring::diff::tenants_of(&old, &new, &args.default_tenant);
+    let report = rwgate_ring::diff::diff(&old, &new, &tenants, args.series);
+    let mut out = format!(
+        "{} series x {} tenants x RF {} = {} placements\n",
+        args.series,
+        tenants.len(),
+        args.ring.replication_factor,
+        report.assignments
+    );
+    let width = report
+        .rows
+        .iter()
+        .map(|r| r.endpoint.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    out.push_str(&format!(
+        "{:<width$}  {:>8}  {:>8}  {:>10}\n",
+        "endpoint", "before", "after", "moves away"
+    ));
+    for r in &report.rows {
+        out.push_str(&format!(
+            "{:<width$}  {:>7.2}%  {:>7.2}%  {:>9.2}%\n",
+            r.endpoint,
+            r.before * 100.0,
+            r.after * 100.0,
+            r.moved_away * 100.0
+        ));
+    }
+    out.push_str(&format!(
+        "moved: {:.2}% of placements\n",
+        report.moved * 100.0
+    ));
+    Ok(out)
+}

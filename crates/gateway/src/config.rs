@@ -1,0 +1,419 @@
+//! The gateway's configuration: a YAML file whose every key can also be a flag.
+//!
+//! Defaults live in one `impl Default` per section; [`Config::validate`] collects every
+//! problem before failing, so an operator fixes a file in one pass.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rwgate_ring::Algorithm;
+use rwgate_wire::{Limits, NameValidation};
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Remote-write listener.
+    pub listen: SocketAddr,
+    /// Admin listener: `/metrics`, `/-/ready`, `/-/healthy`.
+    pub admin_listen: SocketAddr,
+    /// Path of `hashrings.json`.
+    pub hashrings: Option<PathBuf>,
+    /// Replicas per series.
+    pub replication_factor: usize,
+    /// Algorithm for hashrings that name none.
+    pub hashring_algorithm: Algorithm,
+    /// Ketama sections per endpoint (Thanos: 1000; change only to match a patched router).
+    pub ketama_sections_per_node: usize,
+    /// How endpoint addresses become URLs; see `rwgate_ring::url`.
+    pub forward_url_template: String,
+    /// Re-read the hashrings file this often even without a change event.
+    #[serde(with = "humantime_serde")]
+    pub hashrings_reload_interval: Duration,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// Tenant resolution.
+    pub tenancy: Tenancy,
+    /// Request limits and validation.
+    pub limits: LimitsConfig,
+    /// Overload protection.
+    pub overload: Overload,
+    /// Forwarding to receivers.
+    pub forward: Forward,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// How the tenant of a request is decided.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tenancy {
+    /// Headers read in order; the first present one names the tenant.
+    pub headers: Vec<String>,
+    /// Header carrying the tenant to receivers.
+    pub forward_header: String,
+    /// Tenant of requests that name none.
+    pub default_tenant: String,
+}
+
+impl Default for Tenancy {
+    fn default() -> Self {
+        Tenancy {
+            headers: vec!["THANOS-TENANT".into(), "X-Scope-OrgID".into()],
+            forward_header: "THANOS-TENANT".into(),
+            default_tenant: "default-tenant".into(),
+        }
+    }
+}
+
+/// Per-request limits and validation rules (see [`rwgate_wire::Limits`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest compressed body, bytes.
+    pub max_body_bytes: usize,
+    /// Largest decoded body, bytes.
+    pub max_decoded_body_bytes: usize,
+    /// Most series per request.
+    pub max_series_per_request: usize,
+    /// Most samples (float plus histogram) per request.
+    pub max_samples_per_request: usize,
+    /// Most labels per series.
+    pub max_label_names_per_series: usize,
+    /// Longest label name, bytes.
+    pub max_label_name_length: usize,
+    /// Longest label value, bytes.
+    pub max_label_value_length: usize,
+    /// `legacy` or `utf8`.
+    pub name_validation: NameValidationConfig,
+    /// Refuse samples further ahead of now than this.
+    #[serde(with = "humantime_serde")]
+    pub max_sample_future: Option<Duration>,
+    /// Refuse samples older than this.
+    #[serde(with = "humantime_serde")]
+    pub max_sample_age: Option<Duration>,
+    /// Longest time a client may take to send its body.
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
+}
+
+/// Label name charset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NameValidationConfig {
+    /// Classic Prometheus charset.
+    #[default]
+    Legacy,
+    /// Any UTF-8.
+    Utf8,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let l = Limits::default();
+        LimitsConfig {
+            max_body_bytes: l.max_compressed_bytes,
+            max_decoded_body_bytes: l.max_decoded_bytes,
+            max_series_per_request: l.max_series,
+            max_samples_per_request: l.max_samples,
+            max_label_names_per_series: l.max_label_names,
+            max_label_name_length: l.max_label_name_len,
+            max_label_value_length: l.max_label_value_len,
+            name_validation: NameValidationConfig::Legacy,
+            max_sample_future: None,
+            max_sample_age: None,
+            body_read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The wire crate's view of these limits.
+    pub fn wire(&self) -> Limits {
+        let ms = |d: Option<Duration>| d.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Limits {
+            max_compressed_bytes: self.max_body_bytes,
+            max_decoded_bytes: self.max_decoded_body_bytes,
+            max_series: self.max_series_per_request,
+            max_samples: self.max_samples_per_request,
+            max_label_names: self.max_label_names_per_series,
+            max_label_name_len: self.max_label_name_length,
+            max_label_value_len: self.max_label_value_length,
+            name_validation: match self.name_validation {
+                NameValidationConfig::Legacy => NameValidation::Legacy,
+                NameValidationConfig::Utf8 => NameValidation::Utf8,
+            },
+            max_future_ms: ms(self.max_sample_future),
+            max_age_ms: ms(self.max_sample_age),
+        }
+    }
+}
+
+/// Global caps past which requests are refused at once (503) instead of queued.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Overload {
+    /// Requests being handled at once.
+    pub max_inflight_requests: usize,
+    /// Bytes (compressed plus decoded bodies) held by requests being handled.
+    pub max_inflight_bytes: usize,
+}
+
+impl Default for Overload {
+    fn default() -> Self {
+        Overload {
+            max_inflight_requests: 256,
+            max_inflight_bytes: 256 << 20,
+        }
+    }
+}
+
+/// Forwarding to receivers.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Forward {
+    /// Time budget for all attempts of one forward; keep it well below the senders'
+    /// remote timeout (Prometheus: 30s).
+    #[serde(with = "humantime_serde")]
+    pub deadline: Duration,
+    /// Timeout of one attempt.
+    #[serde(with = "humantime_serde")]
+    pub attempt_timeout: Duration,
+    /// Attempts per forward (1 = no retry).
+    pub max_attempts: u32,
+    /// First retry backoff; doubles per attempt, with full jitter.
+    #[serde(with = "humantime_serde")]
+    pub backoff_initial: Duration,
+    /// Largest retry backoff.
+    #[serde(with = "humantime_serde")]
+    pub backoff_max: Duration,
+    /// Requests in flight to one endpoint.
+    pub max_concurrency_per_endpoint: usize,
+    /// Consecutive failed attempts after which an endpoint is backed off.
+    pub breaker_failures: u32,
+    /// How long a backed-off endpoint is failed fast before it is tried again.
+    #[serde(with = "humantime_serde")]
+    pub breaker_cooldown: Duration,
+    /// Idle keep-alive connections kept per endpoint.
+    pub pool_max_idle_per_endpoint: usize,
+}
+
+impl Default for Forward {
+    fn default() -> Self {
+        Forward {
+            deadline: Duration::from_secs(5),
+            attempt_timeout: Duration::from_secs(2),
+            max_attempts: 3,
+            backoff_initial: Duration::from_millis(50),
+            backoff_max: Duration::from_secs(1),
+            max_concurrency_per_endpoint: 64,
+            breaker_failures: 5,
+            breaker_cooldown: Duration::from_secs(2),
+            pool_max_idle_per_endpoint: 64,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 19291)),
+            admin_listen: SocketAddr::from(([0, 0, 0, 0], 10902)),
+            hashrings: None,
+            replication_factor: 1,
+            hashring_algorithm: Algorithm::Hashmod,
+            ketama_sections_per_node: 1000,
+            forward_url_template: rwgate_ring::url::DEFAULT_TEMPLATE.to_string(),
+            hashrings_reload_interval: Duration::from_secs(300),
+            shutdown_grace: Duration::from_secs(25),
+            log_format: LogFormat::Text,
+            tenancy: Tenancy::default(),
+            limits: LimitsConfig::default(),
+            overload: Overload::default(),
+            forward: Forward::default(),
+        }
+    }
+}
+
+/// Every problem found in a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", problems.join("\n  - "))]
+pub struct ConfigError {
+    /// One line per problem.
+    pub problems: Vec<String>,
+}
+
+impl Config {
+    /// Parses YAML; unknown keys are errors.
+    pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        serde_yaml_ng::from_str(text).map_err(|e| ConfigError {
+            problems: vec![e.to_string()],
+        })
+    }
+
+    /// Reads and parses a YAML file.
+    pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            problems: vec![format!("reading {}: {e}", path.display())],
+        })?;
+        Self::from_yaml(&text)
+    }
+
+    /// Options the ring crate builds with.
+    pub fn ring_options(&self) -> rwgate_ring::BuildOptions {
+        rwgate_ring::BuildOptions {
+            replication_factor: self.replication_factor,
+            default_algorithm: self.hashring_algorithm,
+            sections_per_node: self.ketama_sections_per_node,
+            url_template: self.forward_url_template.clone(),
+        }
+    }
+
+    /// Checks everything that can be checked without the network; collects every problem.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let mut p = Vec::new();
+        if self.hashrings.is_none() {
+            p.push("hashrings: a hashrings file is required (--hashrings FILE)".to_string());
+        }
+        if self.replication_factor == 0 {
+            p.push("replication_factor must be at least 1".into());
+        }
+        if let Err(e) = rwgate_ring::url::validate_template(&self.forward_url_template) {
+            p.push(format!("forward_url_template: {e}"));
+        }
+        if self
+            .tenancy
+            .headers
+            .iter()
+            .any(|h| axum::http::HeaderName::try_from(h.as_str()).is_err())
+        {
+            p.push("tenancy.headers: every entry must be a valid HTTP header name".into());
+        }
+        if axum::http::HeaderName::try_from(self.tenancy.forward_header.as_str()).is_err() {
+            p.push("tenancy.forward_header must be a valid HTTP header name".into());
+        }
+        if let Err(e) = crate::tenant::validate_tenant(&self.tenancy.default_tenant) {
+            p.push(format!("tenancy.default_tenant: {e}"));
+        }
+        let l = &self.limits;
+        for (name, v) in [
+            ("limits.max_body_bytes", l.max_body_bytes),
+            ("limits.max_decoded_body_bytes", l.max_decoded_body_bytes),
+            ("limits.max_series_per_request", l.max_series_per_request),
+            ("limits.max_samples_per_request", l.max_samples_per_request),
+            (
+                "limits.max_label_names_per_series",
+                l.max_label_names_per_series,
+            ),
+            ("limits.max_label_name_length", l.max_label_name_length),
+            ("limits.max_label_value_length", l.max_label_value_length),
+            (
+                "overload.max_inflight_requests",
+                self.overload.max_inflight_requests,
+            ),
+            (
+                "forward.max_concurrency_per_endpoint",
+                self.forward.max_concurrency_per_endpoint,
+            ),
+        ] {
+            if v == 0 {
+                p.push(format!("{name} must be greater than 0"));
+            }
+        }
+        if l.max_decoded_body_bytes > 1 << 30 {
+            p.push("limits.max_decoded_body_bytes may be at most 1 GiB".into());
+        }
+        if l.max_body_bytes > l.max_decoded_body_bytes {
+            p.push("limits.max_body_bytes is larger than limits.max_decoded_body_bytes".into());
+        }
+        if self.overload.max_inflight_bytes < l.max_body_bytes + l.max_decoded_body_bytes {
+            p.push(format!(
+                "overload.max_inflight_bytes ({}) must hold at least one largest request (max_body_bytes + max_decoded_body_bytes = {})",
+                self.overload.max_inflight_bytes,
+                l.max_body_bytes + l.max_decoded_body_bytes
+            ));
+        }
+        let f = &self.forward;
+        if f.max_attempts == 0 {
+            p.push("forward.max_attempts must be at least 1".into());
+        }
+        if f.attempt_timeout.is_zero() || f.deadline.is_zero() {
+            p.push("forward.deadline and forward.attempt_timeout must be greater than 0".into());
+        }
+        if f.deadline >= Duration::from_secs(30) {
+            p.push(format!(
+                "forward.deadline ({:?}) must stay below the senders' 30s remote timeout",
+                f.deadline
+            ));
+        }
+        if p.is_empty() {
+            Ok(self)
+        } else {
+            Err(ConfigError { problems: p })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_from_empty_yaml() {
+        assert_eq!(Config::from_yaml("").unwrap(), Config::default());
+        let c = Config::default();
+        assert_eq!(c.listen.port(), 19291);
+        assert_eq!(c.admin_listen.port(), 10902);
+        assert_eq!(c.limits.max_decoded_body_bytes, 32 << 20);
+    }
+
+    #[test]
+    fn yaml_keys_and_durations() {
+        let c = Config::from_yaml(
+            "hashrings: /etc/rwgate/hashrings.json\nreplication_factor: 3\nforward:\n  deadline: 4s\n  attempt_timeout: 1500ms\nlimits:\n  max_sample_age: 1h\ntenancy:\n  default_tenant: fallback\n",
+        )
+        .unwrap();
+        assert_eq!(c.replication_factor, 3);
+        assert_eq!(c.forward.deadline, Duration::from_secs(4));
+        assert_eq!(c.forward.attempt_timeout, Duration::from_millis(1500));
+        assert_eq!(c.limits.wire().max_age_ms, Some(3_600_000));
+        assert_eq!(c.tenancy.default_tenant, "fallback");
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = Config::from_yaml("replicaton_factor: 3\n").unwrap_err();
+        assert!(err.to_string().contains("replicaton_factor"), "{err}");
+    }
+
+    #[test]
+    fn validate_lists_every_problem() {
+        let mut c = Config {
+            replication_factor: 0,
+            ..Config::default()
+        };
+        c.forward.deadline = Duration::from_secs(60);
+        c.tenancy.default_tenant = "a/b".into();
+        c.forward_url_template = "http://fixed/".into();
+        let err = c.validate().unwrap_err();
+        assert_eq!(err.problems.len(), 5, "{err}");
+    }
+}

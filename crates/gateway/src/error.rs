@@ -1,0 +1,229 @@
+//! Everything a remote-write request can end in, and the one place where outcomes
+//! become HTTP responses.
+//!
+//! The status decides what a sender does: 2xx done; 4xx dropped (Prometheus and
+//! vmagent do not retry 400/409/413/415); 429 retried by vmagent and by Prometheus only
+//! with `retry_on_http_429`; 5xx retried by both. So anything that may succeed later is a
+//! 503 with `Retry-After`, and only data that will never be accepted is a 4xx.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rwgate_wire::{Counts, Protocol, WireError};
+
+use crate::tenant::TenantError;
+
+/// Why a request was not (fully) written.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The wire layer refused the request as a whole.
+    #[error("{id}: {0}", id = .0.reason().id())]
+    Wire(#[from] WireError),
+    /// The tenant header names an invalid tenant.
+    #[error("invalid_tenant: {0}")]
+    Tenant(#[from] TenantError),
+    /// Some series failed validation; the valid ones were written.
+    #[error("{message} ({rejected} of {total} series rejected)")]
+    Invalid {
+        /// The first rejection, labels escaped.
+        message: String,
+        /// Series rejected.
+        rejected: u64,
+        /// Series in the request.
+        total: u64,
+    },
+    /// The body could not be read.
+    #[error("reading the request body: {0}")]
+    BodyRead(String),
+    /// The client did not send its body in time.
+    #[error("the request body did not arrive within {0:?}")]
+    BodyTimeout(std::time::Duration),
+    /// A global in-flight cap is reached.
+    #[error("overloaded: too many {0} in flight, retry later")]
+    Overloaded(&'static str),
+    /// No hashring loaded yet.
+    #[error("not ready: no hashring loaded")]
+    NotReady,
+    /// No hashring serves this tenant.
+    #[error("no hashring matches tenant {0}")]
+    NoHashring(String),
+    /// Receivers refused some series as conflicting (out of order, duplicate, too old)
+    /// on a write quorum.
+    #[error("conflict: {series} series refused by receivers: {detail}")]
+    Conflict {
+        /// Series affected.
+        series: u64,
+        /// First receiver answer.
+        detail: String,
+    },
+    /// Some series did not reach a write quorum for reasons that may pass.
+    #[error("quorum not reached for {series} series: {detail}")]
+    Unavailable {
+        /// Series affected.
+        series: u64,
+        /// First failure.
+        detail: String,
+    },
+}
+
+impl IngestError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            IngestError::Wire(e) => {
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
+            }
+            IngestError::Tenant(_) | IngestError::Invalid { .. } | IngestError::BodyRead(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            IngestError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            IngestError::Conflict { .. } => StatusCode::CONFLICT,
+            IngestError::Overloaded(_)
+            | IngestError::NotReady
+            | IngestError::NoHashring(_)
+            | IngestError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// Seconds a sender should wait before retrying, for retryable errors.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            IngestError::Overloaded(_) => Some(1),
+            IngestError::NotReady
+            | IngestError::NoHashring(_)
+            | IngestError::Unavailable { .. } => Some(2),
+            _ => None,
+        }
+    }
+
+    /// A short stable label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            IngestError::Wire(e) => e.reason().id(),
+            IngestError::Tenant(_) => "invalid_tenant",
+            IngestError::Invalid { .. } => "invalid_series",
+            IngestError::BodyRead(_) => "body_read",
+            IngestError::BodyTimeout(_) => "body_timeout",
+            IngestError::Overloaded(_) => "overloaded",
+            IngestError::NotReady => "not_ready",
+            IngestError::NoHashring(_) => "no_hashring",
+            IngestError::Conflict { .. } => "conflict",
+            IngestError::Unavailable { .. } => "quorum_not_reached",
+        }
+    }
+}
+
+/// The response to a remote-write request: success or an error, plus what was written
+/// (v2 senders get the exact `X-Prometheus-Remote-Write-*-Written` headers either way).
+#[derive(Debug)]
+pub struct Reply {
+    /// Protocol of the request, when known.
+    pub protocol: Option<Protocol>,
+    /// What reached a write quorum.
+    pub written: Counts,
+    /// `None` for success.
+    pub error: Option<IngestError>,
+}
+
+impl Reply {
+    /// The status this reply answers with.
+    pub fn status(&self) -> StatusCode {
+        match (&self.error, self.protocol) {
+            (Some(e), _) => e.status(),
+            (None, Some(Protocol::V2)) => StatusCode::NO_CONTENT,
+            (None, _) => StatusCode::OK,
+        }
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut resp = match &self.error {
+            None => status.into_response(),
+            Some(e) => {
+                let mut r = (status, format!("{e}\n")).into_response();
+                if let Some(secs) = e.retry_after() {
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                }
+                r
+            }
+        };
+        if self.protocol == Some(Protocol::V2) {
+            let h = resp.headers_mut();
+            h.insert(
+                "x-prometheus-remote-write-samples-written",
+                HeaderValue::from(self.written.samples),
+            );
+            h.insert(
+                "x-prometheus-remote-write-histograms-written",
+                HeaderValue::from(self.written.histograms),
+            );
+            h.insert(
+                "x-prometheus-remote-write-exemplars-written",
+                HeaderValue::from(self.written.exemplars),
+            );
+        }
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_retry_after() {
+        let unavailable = IngestError::Unavailable {
+            series: 1,
+            detail: "x".into(),
+        };
+        assert_eq!(unavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(unavailable.retry_after(), Some(2));
+        let conflict = IngestError::Conflict {
+            series: 1,
+            detail: "x".into(),
+        };
+        assert_eq!(conflict.status(), StatusCode::CONFLICT);
+        assert_eq!(conflict.retry_after(), None);
+        assert_eq!(
+            IngestError::Overloaded("requests").status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            IngestError::Wire(WireError::TooManySeries { limit: 1 }).status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+    }
+
+    #[test]
+    fn v2_replies_carry_written_headers_on_failure_too() {
+        let reply = Reply {
+            protocol: Some(Protocol::V2),
+            written: Counts {
+                samples: 3,
+                histograms: 1,
+                exemplars: 2,
+            },
+            error: Some(IngestError::Invalid {
+                message: "m".into(),
+                rejected: 1,
+                total: 4,
+            }),
+        };
+        let resp = reply.into_response();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            resp.headers()["x-prometheus-remote-write-samples-written"],
+            "3"
+        );
+        assert_eq!(
+            resp.headers()["x-prometheus-remote-write-histograms-written"],
+            "1"
+        );
+        assert_eq!(
+            resp.headers()["x-prometheus-remote-write-exemplars-written"],
+            "2"
+        );
+    }
+}

@@ -1,0 +1,332 @@
+//! Sending one encoded request to one receiver: bounded concurrency per endpoint,
+//! retries with full-jitter backoff inside a deadline, and a breaker that fails a
+//! receiver fast after repeated failures (it is never skipped: its replicas count as
+//! failed, so placement stays consistent and quorum decides).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::Rng;
+use tokio::sync::Semaphore;
+
+use crate::config::Forward as ForwardConfig;
+use crate::metrics as m;
+
+/// How one forward ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// 2xx.
+    Written,
+    /// 409: the receiver refuses these samples for good (out of order, duplicate, ...).
+    Conflict(String),
+    /// Another 4xx (not 408/429): the receiver will never accept this request.
+    Rejected(u16, String),
+    /// Could not be written within the deadline; may pass later.
+    Unavailable(String),
+}
+
+impl Outcome {
+    /// Label for `rwgate_forward_requests_total{result}`.
+    pub fn result_label(&self) -> &'static str {
+        match self {
+            Outcome::Written => "success",
+            Outcome::Conflict(_) => "conflict",
+            Outcome::Rejected(..) => "rejected",
+            Outcome::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+/// One attempt's classification.
+enum Attempt {
+    Done(Outcome),
+    Retry(String),
+}
+
+#[derive(Debug, Default)]
+struct Breaker {
+    consecutive_failures: u32,
+    open_until: Option<Instant>,
+    trips: u32,
+}
+
+/// Per-endpoint state: concurrency permits and breaker.
+#[derive(Debug)]
+struct EndpointState {
+    permits: Semaphore,
+    breaker: Mutex<Breaker>,
+}
+
+/// Sends requests to receivers.
+#[derive(Debug, Clone)]
+pub struct Forwarder {
+    client: reqwest::Client,
+    cfg: ForwardConfig,
+    tenant_header: axum::http::HeaderName,
+    endpoints: Arc<Mutex<HashMap<String, Arc<EndpointState>>>>,
+}
+
+impl Forwarder {
+    /// A forwarder with a keep-alive pool per endpoint.
+    pub fn new(
+        cfg: ForwardConfig,
+        tenant_header: axum::http::HeaderName,
+    ) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(cfg.pool_max_idle_per_endpoint)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .connect_timeout(cfg.attempt_timeout)
+            .tcp_nodelay(true)
+            .user_agent(concat!("rwgate/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Forwarder {
+            client,
+            cfg,
+            tenant_header,
+            endpoints: Arc::default(),
+        })
+    }
+
+    fn state(&self, url: &str) -> Arc<EndpointState> {
+        let mut map = self.endpoints.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = map.get(url) {
+            return s.clone();
+        }
+        let s = Arc::new(EndpointState {
+            permits: Semaphore::new(self.cfg.max_concurrency_per_endpoint),
+            breaker: Mutex::default(),
+        });
+        map.insert(url.to_string(), s.clone());
+        s
+    }
+
+    /// Forgets endpoints no longer in any ring.
+    pub fn retain_endpoints(&self, keep: &std::collections::HashSet<String>) {
+        let mut map = self.endpoints.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|url, _| keep.contains(url));
+    }
+
+    /// Sends `body` (a snappy v1 WriteRequest) for `tenant` to `url`, retrying
+    /// retryable failures until `deadline`. `address` labels the metrics.
+    pub async fn send(
+        &self,
+        address: &str,
+        url: &str,
+        tenant: &str,
+        body: Bytes,
+        deadline: Instant,
+    ) -> Outcome {
+        let state = self.state(url);
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        let outcome = loop {
+            attempt += 1;
+            if let Some(until) = state.open_until()
+                && until > Instant::now()
+            {
+                break Outcome::Unavailable(format!(
+                    "endpoint {address} is backed off after repeated failures"
+                ));
+            }
+            let result = self
+                .attempt(&state, url, tenant, body.clone(), deadline)
+                .await;
+            let reason = match result {
+                Attempt::Done(outcome) => {
+                    state.record(true, &self.cfg, address);
+                    break outcome;
+                }
+                Attempt::Retry(reason) => reason,
+            };
+            state.record(false, &self.cfg, address);
+            let backoff = self.backoff(attempt);
+            let now = Instant::now();
+            if attempt >= self.cfg.max_attempts || now + backoff >= deadline {
+                break Outcome::Unavailable(format!("endpoint {address}: {reason}"));
+            }
+            metrics::counter!(m::FORWARD_RETRIES, "endpoint" => address.to_string()).increment(1);
+            tokio::time::sleep(backoff).await;
+        };
+        metrics::counter!(m::FORWARD_REQUESTS, "endpoint" => address.to_string(), "result" => outcome.result_label())
+            .increment(1);
+        metrics::histogram!(m::FORWARD_DURATION, "endpoint" => address.to_string())
+            .record(started.elapsed().as_secs_f64());
+        outcome
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .cfg
+            .backoff_initial
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+            .min(self.cfg.backoff_max);
+        // Full jitter: uniform in [0, exp].
+        let nanos = exp.as_nanos().min(u128::from(u64::MAX)) as u64;
+        Duration::from_nanos(rand::rng().random_range(0..=nanos))
+    }
+
+    async fn attempt(
+        &self,
+        state: &EndpointState,
+        url: &str,
+        tenant: &str,
+        body: Bytes,
+        deadline: Instant,
+    ) -> Attempt {
+        let now = Instant::now();
+        let Some(left) = deadline
+            .checked_duration_since(now)
+            .filter(|d| !d.is_zero())
+        else {
+            return Attempt::Retry("deadline exceeded".into());
+        };
+        let permit = match tokio::time::timeout(left, state.permits.acquire()).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(_)) => return Attempt::Retry("endpoint closed".into()),
+            Err(_) => {
+                return Attempt::Retry(
+                    "endpoint concurrency limit saturated until the deadline".into(),
+                );
+            }
+        };
+        let budget = deadline
+            .saturating_duration_since(Instant::now())
+            .min(self.cfg.attempt_timeout);
+        let req = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf")
+            .header(reqwest::header::CONTENT_ENCODING, "snappy")
+            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+            .header(self.tenant_header.clone(), tenant)
+            .body(body);
+        let result = tokio::time::timeout(budget, async {
+            let resp = req.send().await?;
+            let status = resp.status().as_u16();
+            let text = if resp.status().is_success() {
+                // Drain so the connection goes back to the pool.
+                let _ = resp.bytes().await;
+                String::new()
+            } else {
+                let bytes = resp.bytes().await.unwrap_or_default();
+                String::from_utf8_lossy(&bytes[..bytes.len().min(512)])
+                    .trim()
+                    .to_string()
+            };
+            Ok::<_, reqwest::Error>((status, text))
+        })
+        .await;
+        drop(permit);
+        match result {
+            Err(_) => Attempt::Retry(format!("no answer within {budget:?}")),
+            Ok(Err(e)) => Attempt::Retry(error_chain(&e)),
+            Ok(Ok((status, text))) => classify(status, text),
+        }
+    }
+}
+
+fn classify(status: u16, text: String) -> Attempt {
+    match status {
+        200..=299 => Attempt::Done(Outcome::Written),
+        409 => Attempt::Done(Outcome::Conflict(format!("409 {text}"))),
+        408 | 429 | 500..=599 => Attempt::Retry(format!("{status} {text}")),
+        _ => Attempt::Done(Outcome::Rejected(status, format!("{status} {text}"))),
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}
+
+impl EndpointState {
+    fn open_until(&self) -> Option<Instant> {
+        self.breaker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .open_until
+    }
+
+    /// Records an attempt. `ok` means the receiver answered with a final status.
+    fn record(&self, ok: bool, cfg: &ForwardConfig, address: &str) {
+        let mut b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
+        if ok {
+            if b.open_until.is_some() {
+                tracing::info!(endpoint = %address, "endpoint answers again");
+            }
+            *b = Breaker::default();
+            metrics::gauge!(m::ENDPOINT_UP, "endpoint" => address.to_string()).set(1.0);
+            return;
+        }
+        b.consecutive_failures += 1;
+        if b.consecutive_failures >= cfg.breaker_failures {
+            // Exponential cooldown, capped at 8× the base, with jitter so that gateways
+            // do not all probe a returning receiver at once.
+            let factor = 1u32 << b.trips.min(3);
+            let base = cfg.breaker_cooldown.saturating_mul(factor);
+            let jitter = rand::rng().random_range(0.8..1.2);
+            let cooldown = base.mul_f64(jitter);
+            if b.open_until.is_none_or(|t| t <= Instant::now()) {
+                b.trips += 1;
+                tracing::warn!(endpoint = %address, failures = b.consecutive_failures, ?cooldown, "endpoint backed off");
+            }
+            b.open_until = Some(Instant::now() + cooldown);
+            b.consecutive_failures = 0;
+            metrics::gauge!(m::ENDPOINT_UP, "endpoint" => address.to_string()).set(0.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        assert!(matches!(
+            classify(204, String::new()),
+            Attempt::Done(Outcome::Written)
+        ));
+        assert!(matches!(
+            classify(409, "dup".into()),
+            Attempt::Done(Outcome::Conflict(_))
+        ));
+        assert!(matches!(
+            classify(400, "bad".into()),
+            Attempt::Done(Outcome::Rejected(400, _))
+        ));
+        for s in [408, 429, 500, 503] {
+            assert!(
+                matches!(classify(s, String::new()), Attempt::Retry(_)),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn breaker_opens_after_threshold_and_closes_on_success() {
+        let cfg = ForwardConfig {
+            breaker_failures: 3,
+            ..ForwardConfig::default()
+        };
+        let s = EndpointState {
+            permits: Semaphore::new(1),
+            breaker: Mutex::default(),
+        };
+        s.record(false, &cfg, "e");
+        s.record(false, &cfg, "e");
+        assert!(s.open_until().is_none());
+        s.record(false, &cfg, "e");
+        assert!(s.open_until().is_some_and(|t| t > Instant::now()));
+        s.record(true, &cfg, "e");
+        assert!(s.open_until().is_none());
+    }
+}

@@ -1,0 +1,115 @@
+//! The `rwgate` binary: parses flags, loads config, runs a subcommand. A bad
+//! configuration exits with 64 (EX_USAGE).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use rwgate_gateway::cli::{Cli, Command, Failure, RingCommand};
+use rwgate_gateway::config::LogFormat;
+use rwgate_gateway::{Config, Gateway};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => args
+            .load()
+            .map_err(|e| Failure::usage(e.to_string()))
+            .and_then(serve),
+        Command::CheckConfig(args) => check_config(&args),
+        Command::Ring(RingCommand::Lookup(a)) => print(rwgate_gateway::cli::ring_lookup(&a)),
+        Command::Ring(RingCommand::Check(a)) => print(rwgate_gateway::cli::ring_check(&a)),
+        Command::Ring(RingCommand::Diff(a)) => print(rwgate_gateway::cli::ring_diff(&a)),
+        Command::Demo(a) => demo(a.series, a.requests),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("rwgate: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn print(r: Result<String, Failure>) -> Result<(), Failure> {
+    r.map(|out| print!("{out}"))
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::other(format!("starting the runtime: {e}")))
+}
+
+fn check_config(args: &rwgate_gateway::cli::ServeArgs) -> Result<(), Failure> {
+    let cfg = args.load().map_err(|e| Failure::usage(e.to_string()))?;
+    if let Some(path) = &cfg.hashrings {
+        rwgate_ring::reload::load_file(path, &cfg.ring_options())
+            .map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    println!("configuration OK");
+    Ok(())
+}
+
+fn serve(cfg: Config) -> Result<(), Failure> {
+    init_logs(cfg.log_format);
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(cfg.listen)
+            .await
+            .map_err(|e| Failure::usage(format!("binding {}: {e}", cfg.listen)))?;
+        let admin = std::net::TcpListener::bind(cfg.admin_listen)
+            .map_err(|e| Failure::usage(format!("binding {}: {e}", cfg.admin_listen)))?;
+        let gateway = Gateway::new(cfg).map_err(|e| Failure::other(e.to_string()))?;
+        gateway
+            .serve(listener, admin, shutdown_signal())
+            .await
+            .map_err(|e| Failure::other(e.to_string()))
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}
+
+fn demo(series: usize, requests: usize) -> Result<(), Failure> {
+    init_logs(LogFormat::Text);
+    let rt = runtime()?;
+    match rt.block_on(rwgate_gateway::demo::run(series, requests)) {
+        Ok(report) => {
+            print!("{report}");
+            Ok(())
+        }
+        Err(report) => Err(Failure::other(report)),
+    }
+}

@@ -1,0 +1,146 @@
+//! Metric names (listed with their meaning in docs/metrics.md) and the Prometheus
+//! exporter behind `/metrics`.
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Requests answered, by `code` and `protocol`.
+pub const REQUESTS: &str = "rwgate_requests_total";
+/// Time from request start to answer.
+pub const REQUEST_DURATION: &str = "rwgate_request_duration_seconds";
+/// Samples accepted, by `tenant`.
+pub const RECEIVED_SAMPLES: &str = "rwgate_received_samples_total";
+/// Native histogram samples accepted, by `tenant`.
+pub const RECEIVED_HISTOGRAMS: &str = "rwgate_received_histograms_total";
+/// Exemplars accepted, by `tenant`.
+pub const RECEIVED_EXEMPLARS: &str = "rwgate_received_exemplars_total";
+/// Metadata entries received (not forwarded).
+pub const RECEIVED_METADATA: &str = "rwgate_received_metadata_total";
+/// Samples refused, by `reason` and `tenant`.
+pub const DISCARDED_SAMPLES: &str = "rwgate_discarded_samples_total";
+/// Series whose labels arrived unsorted and were sorted.
+pub const SORTED_SERIES: &str = "rwgate_sorted_series_total";
+/// Forward requests, by `endpoint` and `result`.
+pub const FORWARD_REQUESTS: &str = "rwgate_forward_requests_total";
+/// Forward duration including retries, by `endpoint`.
+pub const FORWARD_DURATION: &str = "rwgate_forward_duration_seconds";
+/// Forward retries, by `endpoint`.
+pub const FORWARD_RETRIES: &str = "rwgate_forward_retries_total";
+/// 1 while an endpoint answers, 0 while it is backed off.
+pub const ENDPOINT_UP: &str = "rwgate_endpoint_up";
+/// Requests in which some series missed its write quorum, by `cause`.
+pub const QUORUM_FAILURES: &str = "rwgate_quorum_failures_total";
+/// Requests being handled.
+pub const INFLIGHT_REQUESTS: &str = "rwgate_inflight_requests";
+/// Bytes held by requests being handled.
+pub const INFLIGHT_BYTES: &str = "rwgate_inflight_bytes";
+/// Requests refused at once because an in-flight cap was reached, by `limit`.
+pub const OVERLOAD_REJECTIONS: &str = "rwgate_overload_rejections_total";
+/// Always 1, with `version`.
+pub const BUILD_INFO: &str = "rwgate_build_info";
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the global Prometheus recorder once per process and returns its handle
+/// (`None` if another recorder was installed first, as in some tests).
+pub fn install() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Suffix("_seconds".into()),
+                    &[
+                        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                        10.0,
+                    ],
+                )
+                .ok()?;
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            describe();
+            metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            Some(handle)
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        REQUESTS,
+        "Remote-write requests answered, by code and protocol."
+    );
+    describe_histogram!(REQUEST_DURATION, "Time from request start to answer.");
+    describe_counter!(RECEIVED_SAMPLES, "Samples accepted, by tenant.");
+    describe_counter!(
+        RECEIVED_HISTOGRAMS,
+        "Native histogram samples accepted, by tenant."
+    );
+    describe_counter!(RECEIVED_EXEMPLARS, "Exemplars accepted, by tenant.");
+    describe_counter!(
+        RECEIVED_METADATA,
+        "Metadata entries received (not forwarded)."
+    );
+    describe_counter!(DISCARDED_SAMPLES, "Samples refused, by reason and tenant.");
+    describe_counter!(
+        SORTED_SERIES,
+        "Series whose labels arrived unsorted and were sorted."
+    );
+    describe_counter!(
+        FORWARD_REQUESTS,
+        "Forward requests to receivers, by endpoint and result."
+    );
+    describe_histogram!(
+        FORWARD_DURATION,
+        "Forward duration including retries, by endpoint."
+    );
+    describe_counter!(FORWARD_RETRIES, "Forward retries, by endpoint.");
+    describe_gauge!(
+        ENDPOINT_UP,
+        "1 while an endpoint answers, 0 while it is backed off."
+    );
+    describe_counter!(
+        QUORUM_FAILURES,
+        "Requests with a series that missed its write quorum, by cause."
+    );
+    describe_gauge!(INFLIGHT_REQUESTS, "Remote-write requests being handled.");
+    describe_gauge!(INFLIGHT_BYTES, "Bytes held by requests being handled.");
+    describe_counter!(
+        OVERLOAD_REJECTIONS,
+        "Requests refused because an in-flight cap was reached."
+    );
+    describe_gauge!(BUILD_INFO, "Build information.");
+}
+
+/// Maps tenants to metric label values: configured tenants by name, the rest `other`,
+/// so a client cannot grow the metric cardinality.
+#[derive(Debug, Clone, Default)]
+pub struct TenantLabels {
+    known: HashSet<String>,
+}
+
+impl TenantLabels {
+    /// Known tenants: the default tenant plus every exact tenant in the config.
+    pub fn new(known: impl IntoIterator<Item = String>) -> Self {
+        TenantLabels {
+            known: known.into_iter().collect(),
+        }
+    }
+
+    /// Adds tenants (e.g. from a reloaded hashrings file).
+    pub fn extend(&mut self, more: impl IntoIterator<Item = String>) {
+        self.known.extend(more);
+    }
+
+    /// The label value for `tenant`.
+    pub fn label(&self, tenant: &str) -> String {
+        if self.known.contains(tenant) {
+            tenant.to_string()
+        } else {
+            "other".to_string()
+        }
+    }
+}

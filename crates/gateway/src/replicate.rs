@@ -1,0 +1,124 @@
+//! Placing every series on its replicas, one request per receiver, and deciding per
+//! series whether it reached its write quorum.
+
+use std::time::Instant;
+
+use rwgate_ring::{Hashring, series_hash, write_quorum};
+use rwgate_wire::{Counts, Encoder, WriteBatch};
+
+use crate::forward::{Forwarder, Outcome};
+
+/// What happened to a batch's series.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Replicated {
+    /// What reached a write quorum.
+    pub written: Counts,
+    /// Series written on a quorum.
+    pub written_series: u64,
+    /// Series refused for good by a quorum of receivers (409 and other final 4xx).
+    pub conflict_series: u64,
+    /// Series that missed quorum for reasons that may pass (retry).
+    pub unavailable_series: u64,
+    /// The first conflict a receiver reported.
+    pub conflict_detail: Option<String>,
+    /// The first failure that made a series miss quorum.
+    pub unavailable_detail: Option<String>,
+}
+
+/// The endpoint index of every replica of every series, in series order
+/// (`rf` entries per series). Labels are hashed in wire order, as Thanos does.
+pub fn place(tenant: &str, batch: &WriteBatch, ring: &Hashring) -> Vec<u32> {
+    let rf = ring.replication_factor();
+    let mut placement = Vec::with_capacity(batch.len() * rf);
+    let mut buf = Vec::with_capacity(512);
+    for s in batch.iter() {
+        let h = series_hash(tenant.as_bytes(), s.labels(), &mut buf);
+        for n in 0..rf {
+            placement.push(ring.replica(h, n) as u32);
+        }
+    }
+    placement
+}
+
+/// Sends each receiver its series in parallel and tallies quorum per series.
+pub async fn replicate(
+    forwarder: &Forwarder,
+    tenant: &str,
+    batch: &WriteBatch,
+    ring: &Hashring,
+    deadline: Instant,
+) -> Replicated {
+    let rf = ring.replication_factor();
+    let quorum = write_quorum(rf);
+    let placement = place(tenant, batch, ring);
+    let endpoints = ring.endpoints();
+    let mut groups: Vec<Vec<u32>> = vec![Vec::new(); endpoints.len()];
+    for (slot, &ep) in placement.iter().enumerate() {
+        groups[ep as usize].push((slot / rf) as u32);
+    }
+
+    let mut encoder = Encoder::new();
+    let mut tasks = Vec::new();
+    for (ep, series) in groups.iter().enumerate() {
+        if series.is_empty() {
+            continue;
+        }
+        let endpoint = &endpoints[ep];
+        let body = match encoder.encode(batch, series.iter().map(|&i| i as usize)) {
+            Ok(b) => b,
+            Err(e) => {
+                tasks.push((ep, None, Some(Outcome::Unavailable(e.to_string()))));
+                continue;
+            }
+        };
+        let (fw, address, url, tenant) = (
+            forwarder.clone(),
+            endpoint.address.clone(),
+            endpoint.url.clone(),
+            tenant.to_string(),
+        );
+        // Spawned, so the sends run in parallel on all cores and finish even if the
+        // client goes away: a forward never stops half-way.
+        let handle =
+            tokio::spawn(async move { fw.send(&address, &url, &tenant, body, deadline).await });
+        tasks.push((ep, Some(handle), None));
+    }
+
+    let mut ok = vec![0u8; batch.len()];
+    let mut refused = vec![0u8; batch.len()];
+    let mut out = Replicated::default();
+    for (ep, handle, ready) in tasks {
+        let outcome = match (handle, ready) {
+            (Some(h), _) => h
+                .await
+                .unwrap_or_else(|e| Outcome::Unavailable(format!("forward task failed: {e}"))),
+            (None, Some(o)) => o,
+            (None, None) => continue,
+        };
+        let tally = match &outcome {
+            Outcome::Written => &mut ok,
+            Outcome::Conflict(d) | Outcome::Rejected(_, d) => {
+                out.conflict_detail.get_or_insert_with(|| d.clone());
+                &mut refused
+            }
+            Outcome::Unavailable(d) => {
+                out.unavailable_detail.get_or_insert_with(|| d.clone());
+                continue;
+            }
+        };
+        for &i in &groups[ep] {
+            tally[i as usize] += 1;
+        }
+    }
+    for (i, s) in batch.iter().enumerate() {
+        if usize::from(ok[i]) >= quorum {
+            out.written.add(s.counts());
+            out.written_series += 1;
+        } else if usize::from(refused[i]) >= quorum {
+            out.conflict_series += 1;
+        } else {
+            out.unavailable_series += 1;
+        }
+    }
+    out
+}
