@@ -83,6 +83,9 @@ pub async fn replicate(
             tokio::spawn(async move { fw.send(&address, &url, &tenant, body, deadline).await });
         tasks.push((ep, Some(handle), None));
     }
+    // The encoder's buffers are as large as the largest request; free them before
+    // waiting on receivers.
+    drop(encoder);
 
     let mut ok = vec![0u8; batch.len()];
     let mut refused = vec![0u8; batch.len()];

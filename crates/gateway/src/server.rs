@@ -293,7 +293,10 @@ async fn healthy() -> &'static str {
 
 async fn ingest(State(app): State<Arc<App>>, req: Request) -> Response {
     let started = Instant::now();
-    let reply = app.handle(req).await;
+    let (reply, unread) = app.handle(req).await;
+    if let Some(body) = unread {
+        drain(body).await;
+    }
     let status = reply.status();
     let protocol = reply.protocol.map_or("unknown", Protocol::as_str);
     metrics::counter!(m::REQUESTS, "code" => status.as_str().to_string(), "protocol" => protocol)
@@ -332,22 +335,23 @@ impl App {
         })
     }
 
-    /// The whole pipeline for one request.
-    async fn handle(&self, req: Request) -> Reply {
+    /// The whole pipeline for one request. A request refused before its body was read
+    /// hands the body back, to be drained.
+    async fn handle(&self, req: Request) -> (Reply, Option<Body>) {
         let (parts, body) = req.into_parts();
         let protocol = match rwgate_wire::negotiate(
             header(&parts.headers, header::CONTENT_TYPE),
             header(&parts.headers, header::CONTENT_ENCODING),
         ) {
             Ok(p) => p,
-            Err(e) => return reply(None, Counts::default(), Some(e.into())),
+            Err(e) => return (reply(None, Counts::default(), Some(e.into())), Some(body)),
         };
         let Ok(_request_permit) = self.inflight_requests.try_acquire() else {
             metrics::counter!(m::OVERLOAD_REJECTIONS, "limit" => "requests").increment(1);
-            return reply(
-                Some(protocol),
-                Counts::default(),
-                Some(IngestError::Overloaded("requests")),
+            let refused = IngestError::Overloaded("requests");
+            return (
+                reply(Some(protocol), Counts::default(), Some(refused)),
+                Some(body),
             );
         };
         self.update_inflight_gauges();
@@ -365,7 +369,7 @@ impl App {
         }
         drop(_request_permit);
         self.update_inflight_gauges();
-        reply(Some(protocol), written, error)
+        (reply(Some(protocol), written, error), None)
     }
 
     async fn handle_admitted(
@@ -475,6 +479,25 @@ impl App {
                 .increment(*samples);
         }
     }
+}
+
+/// Most bytes read and thrown away from a refused request's body, and for how long.
+/// Like Go's net/http (256 KiB), this lets a client that is still sending see the
+/// status instead of a broken pipe, without paying for large bodies.
+const DRAIN_MAX_BYTES: usize = 256 << 10;
+const DRAIN_MAX_TIME: Duration = Duration::from_millis(500);
+
+async fn drain(mut body: Body) {
+    let _ = tokio::time::timeout(DRAIN_MAX_TIME, async {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len());
+            if seen > DRAIN_MAX_BYTES {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 fn reply(protocol: Option<Protocol>, written: Counts, error: Option<IngestError>) -> Reply {

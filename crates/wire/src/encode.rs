@@ -15,6 +15,7 @@ pub struct EncodeError(#[from] snap::Error);
 /// buffers grow to the largest request seen and stay.
 pub struct Encoder {
     raw: Vec<u8>,
+    compressed: Vec<u8>,
     snappy: snap::raw::Encoder,
 }
 
@@ -30,6 +31,7 @@ impl Default for Encoder {
     fn default() -> Self {
         Encoder {
             raw: Vec::new(),
+            compressed: Vec::new(),
             snappy: snap::raw::Encoder::new(),
         }
     }
@@ -73,16 +75,23 @@ impl Encoder {
 
     /// Snappy-compresses arbitrary bytes (used by tests and the load generator).
     pub fn compress(&mut self, raw: &[u8]) -> Result<Bytes, EncodeError> {
-        let mut out = vec![0u8; snap::raw::max_compress_len(raw.len())];
-        let n = self.snappy.compress(raw, &mut out)?;
-        out.truncate(n);
-        Ok(Bytes::from(out))
+        compress_into(&mut self.snappy, raw, &mut self.compressed)
     }
 
     fn compress_raw(&mut self) -> Result<Bytes, EncodeError> {
-        let mut out = vec![0u8; snap::raw::max_compress_len(self.raw.len())];
-        let n = self.snappy.compress(&self.raw, &mut out)?;
-        out.truncate(n);
-        Ok(Bytes::from(out))
+        compress_into(&mut self.snappy, &self.raw, &mut self.compressed)
     }
+}
+
+/// Compresses into the reusable `scratch` (sized for the worst case) and returns an
+/// exact-size copy: a request held during retries costs its compressed size, not the
+/// worst-case bound snappy needs while compressing.
+fn compress_into(
+    snappy: &mut snap::raw::Encoder,
+    raw: &[u8],
+    scratch: &mut Vec<u8>,
+) -> Result<Bytes, EncodeError> {
+    scratch.resize(snap::raw::max_compress_len(raw.len()), 0);
+    let n = snappy.compress(raw, scratch)?;
+    Ok(Bytes::copy_from_slice(&scratch[..n]))
 }

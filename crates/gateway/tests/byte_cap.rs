@@ -1,0 +1,46 @@
+//! The in-flight byte cap refuses a request that does not fit beside the ones in flight.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use rwgate_gateway::receiver::Mode;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inflight_byte_cap_refuses_what_does_not_fit() {
+    let h = Arc::new(
+        Harness::builder()
+            .receivers(1)
+            .rf(1)
+            .config(|c| {
+                c.limits.max_body_bytes = 512 << 10;
+                c.limits.max_decoded_body_bytes = 2 << 20;
+                // One request holds ~1.7 MiB (compressed + decoded): room for one, not two.
+                c.overload.max_inflight_bytes = 3 << 20;
+            })
+            .start()
+            .await,
+    );
+    h.receivers[0].set_mode(Mode {
+        delay: Duration::from_millis(400),
+        ..Mode::default()
+    });
+    let body = snappy(&prost::Message::encode_to_vec(&request(20_000, 1)));
+    let first = {
+        let (h, body) = (h.clone(), body.clone());
+        tokio::spawn(async move { h.send_raw("t", "application/x-protobuf", body).await })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let second = h.send_raw("t", "application/x-protobuf", body).await;
+    assert_eq!(second.status, 503, "{}", second.body);
+    assert!(
+        second.body.contains("too many bytes in flight"),
+        "{}",
+        second.body
+    );
+    assert_eq!(second.retry_after.as_deref(), Some("1"));
+    assert_eq!(first.await.unwrap().status, 200);
+}

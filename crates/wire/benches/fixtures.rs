@@ -1,0 +1,102 @@
+//! Benchmark fixtures. The agent request is a real capture (see fixtures/README.md); the
+//! synthetic ones are generated here, deterministically, and checked in.
+#![allow(dead_code)]
+
+use prost::Message;
+use rwgate_wire::proto::{prometheus as v1, v2};
+
+/// A remote-write request captured from Prometheus 2.42 in agent mode.
+pub const AGENT: &str = "prometheus-agent-2.42.snappy";
+/// 5000 series, v1.
+pub const SYNTHETIC_V1: &str = "synthetic-5000-v1.snappy";
+/// The same 5000 series, v2.
+pub const SYNTHETIC_V2: &str = "synthetic-5000-v2.snappy";
+/// Series in the synthetic fixtures.
+pub const SYNTHETIC_SERIES: usize = 5000;
+
+/// Labels of synthetic series `i`, sorted: what a node-exporter-like edge cluster sends.
+pub fn labels(i: usize) -> Vec<(String, String)> {
+    let metrics = [
+        "node_cpu_seconds_total",
+        "node_memory_MemAvailable_bytes",
+        "node_network_receive_bytes_total",
+        "kube_pod_container_status_restarts_total",
+        "container_cpu_usage_seconds_total",
+    ];
+    vec![
+        ("__name__".into(), metrics[i % metrics.len()].into()),
+        ("cluster".into(), "cluster-03".into()),
+        ("container".into(), format!("app-{}", i % 40)),
+        (
+            "instance".into(),
+            format!("10.0.{}.{}:9100", (i / 250) % 256, i % 250),
+        ),
+        ("job".into(), "kubernetes-pods".into()),
+        ("namespace".into(), format!("team-{}", i % 12)),
+        ("pod".into(), format!("app-{}-7d9f8b6c5-{:05}", i % 40, i)),
+        ("tenant".into(), "tenant-a".into()),
+    ]
+}
+
+fn sample(i: usize) -> (f64, i64) {
+    ((i as f64) * 1.5, 1_700_000_000_000 + (i as i64 % 15) * 1000)
+}
+
+/// The v1 request, snappy-compressed.
+pub fn synthetic_v1() -> Vec<u8> {
+    let req = v1::WriteRequest {
+        timeseries: (0..SYNTHETIC_SERIES)
+            .map(|i| v1::TimeSeries {
+                labels: labels(i)
+                    .into_iter()
+                    .map(|(name, value)| v1::Label { name, value })
+                    .collect(),
+                samples: vec![{
+                    let (value, timestamp) = sample(i);
+                    v1::Sample { value, timestamp }
+                }],
+                ..Default::default()
+            })
+            .collect(),
+        metadata: vec![],
+    };
+    snap::raw::Encoder::new()
+        .compress_vec(&req.encode_to_vec())
+        .expect("compress")
+}
+
+/// The v2 request, snappy-compressed, with a symbol table.
+pub fn synthetic_v2() -> Vec<u8> {
+    let mut symbols = vec![String::new()];
+    let mut index = std::collections::HashMap::new();
+    let mut sym = |s: String| -> u32 {
+        *index.entry(s.clone()).or_insert_with(|| {
+            symbols.push(s);
+            (symbols.len() - 1) as u32
+        })
+    };
+    let timeseries = (0..SYNTHETIC_SERIES)
+        .map(|i| v2::TimeSeries {
+            labels_refs: labels(i)
+                .into_iter()
+                .flat_map(|(n, v)| [sym(n), sym(v)])
+                .collect(),
+            samples: vec![{
+                let (value, timestamp) = sample(i);
+                v2::Sample {
+                    value,
+                    timestamp,
+                    start_timestamp: 0,
+                }
+            }],
+            ..Default::default()
+        })
+        .collect();
+    let req = v2::Request {
+        symbols,
+        timeseries,
+    };
+    snap::raw::Encoder::new()
+        .compress_vec(&req.encode_to_vec())
+        .expect("compress")
+}
