@@ -101,6 +101,12 @@ impl ServeArgs {
             Some(path) => Config::from_file(path)?,
             None => Config::default(),
         };
+        self.apply_overrides(&mut c);
+        c.validate()
+    }
+
+    /// Applies every flag given on the command line over `c`.
+    pub fn apply_overrides(&self, c: &mut Config) {
         macro_rules! set {
             ($flag:ident => $($field:ident).+) => {
                 if let Some(v) = &self.$flag {
@@ -126,7 +132,6 @@ impl ServeArgs {
         if let Some(h) = &self.hashrings {
             c.hashrings = Some(h.clone());
         }
-        c.validate()
     }
 }
 
@@ -265,7 +270,7 @@ pub fn ring_lookup(args: &LookupArgs) -> Result<String, Failure> {
     if !args.wire_order {
         labels.sort();
     }
-    crate::tenant::validate_tenant(&args.tenant).map_err(|e| Failure::usage(e.to_string()))?;
+    crate::tenancy::validate_tenant(&args.tenant).map_err(|e| Failure::usage(e.to_string()))?;
     let ring = rings
         .for_tenant(&args.tenant)
         .ok_or_else(|| Failure::other(format!("no hashring matches tenant {:?}", args.tenant)))?;

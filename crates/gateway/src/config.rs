@@ -3,6 +3,7 @@
 //! Defaults live in one `impl Default` per section; [`Config::validate`] collects every
 //! problem before failing, so an operator fixes a file in one pass.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,6 +11,11 @@ use std::time::Duration;
 use rwgate_ring::Algorithm;
 use rwgate_wire::{Limits, NameValidation};
 use serde::Deserialize;
+
+pub use crate::tenancy::config::{
+    CertField, LabelPolicy, Tenancy, TenantLimits, TenantSpec, TokenSpec,
+};
+pub use crate::tls::{ClientAuth, TlsConfig};
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -37,8 +43,14 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// `text` or `json`.
     pub log_format: LogFormat,
-    /// Tenant resolution.
+    /// Tenant resolution and isolation.
     pub tenancy: Tenancy,
+    /// Rules and limits that apply to every tenant without its own.
+    pub tenant_defaults: TenantSpec,
+    /// Per-tenant rules and limits.
+    pub tenants: BTreeMap<String, TenantSpec>,
+    /// TLS on the remote-write listener.
+    pub tls: Option<TlsConfig>,
     /// Request limits and validation.
     pub limits: LimitsConfig,
     /// Overload protection.
@@ -56,28 +68,6 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
-}
-
-/// How the tenant of a request is decided.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Tenancy {
-    /// Headers read in order; the first present one names the tenant.
-    pub headers: Vec<String>,
-    /// Header carrying the tenant to receivers.
-    pub forward_header: String,
-    /// Tenant of requests that name none.
-    pub default_tenant: String,
-}
-
-impl Default for Tenancy {
-    fn default() -> Self {
-        Tenancy {
-            headers: vec!["THANOS-TENANT".into(), "X-Scope-OrgID".into()],
-            forward_header: "THANOS-TENANT".into(),
-            default_tenant: "default-tenant".into(),
-        }
-    }
 }
 
 /// Per-request limits and validation rules (see [`rwgate_wire::Limits`]).
@@ -242,6 +232,9 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(25),
             log_format: LogFormat::Text,
             tenancy: Tenancy::default(),
+            tenant_defaults: TenantSpec::default(),
+            tenants: BTreeMap::new(),
+            tls: None,
             limits: LimitsConfig::default(),
             overload: Overload::default(),
             forward: Forward::default(),
@@ -298,19 +291,10 @@ impl Config {
         if let Err(e) = rwgate_ring::url::validate_template(&self.forward_url_template) {
             p.push(format!("forward_url_template: {e}"));
         }
-        if self
-            .tenancy
-            .headers
-            .iter()
-            .any(|h| axum::http::HeaderName::try_from(h.as_str()).is_err())
-        {
-            p.push("tenancy.headers: every entry must be a valid HTTP header name".into());
-        }
-        if axum::http::HeaderName::try_from(self.tenancy.forward_header.as_str()).is_err() {
-            p.push("tenancy.forward_header must be a valid HTTP header name".into());
-        }
-        if let Err(e) = crate::tenant::validate_tenant(&self.tenancy.default_tenant) {
-            p.push(format!("tenancy.default_tenant: {e}"));
+        self.tenancy
+            .check(&self.tenants, &self.tenant_defaults, &mut p);
+        if let Some(tls) = &self.tls {
+            tls.check(&mut p);
         }
         let l = &self.limits;
         for (name, v) in [

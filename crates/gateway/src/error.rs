@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rwgate_wire::{Counts, Protocol, WireError};
 
-use crate::tenant::TenantError;
+use crate::tenancy::TenantError;
 
 /// Why a request was not (fully) written.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +21,23 @@ pub enum IngestError {
     /// The tenant header names an invalid tenant.
     #[error("invalid_tenant: {0}")]
     Tenant(#[from] TenantError),
+    /// No valid certificate or token where one is required, or an invalid token.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// The authenticated writer may not write as the tenant it claims.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// A series' tenant label names another tenant (policy `reject`).
+    #[error("tenant_label_mismatch: {0}")]
+    TenantMismatch(String),
+    /// A tenant is over its ingestion rate.
+    #[error("rate limited: tenant {tenant} is over its ingestion rate; retry in {retry_after}s")]
+    RateLimited {
+        /// Tenant.
+        tenant: String,
+        /// Seconds until the bucket holds enough.
+        retry_after: u32,
+    },
     /// Some series failed validation; the valid ones were written.
     #[error("{message} ({rejected} of {total} series rejected)")]
     Invalid {
@@ -72,9 +89,13 @@ impl IngestError {
             IngestError::Wire(e) => {
                 StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
             }
-            IngestError::Tenant(_) | IngestError::Invalid { .. } | IngestError::BodyRead(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            IngestError::Tenant(_)
+            | IngestError::Invalid { .. }
+            | IngestError::BodyRead(_)
+            | IngestError::TenantMismatch(_) => StatusCode::BAD_REQUEST,
+            IngestError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            IngestError::Forbidden(_) => StatusCode::FORBIDDEN,
+            IngestError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             IngestError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             IngestError::Conflict { .. } => StatusCode::CONFLICT,
             IngestError::Overloaded(_)
@@ -88,6 +109,7 @@ impl IngestError {
     pub fn retry_after(&self) -> Option<u32> {
         match self {
             IngestError::Overloaded(_) => Some(1),
+            IngestError::RateLimited { retry_after, .. } => Some(*retry_after),
             IngestError::NotReady
             | IngestError::NoHashring(_)
             | IngestError::Unavailable { .. } => Some(2),
@@ -100,6 +122,10 @@ impl IngestError {
         match self {
             IngestError::Wire(e) => e.reason().id(),
             IngestError::Tenant(_) => "invalid_tenant",
+            IngestError::Unauthorized(_) => "unauthorized",
+            IngestError::Forbidden(_) => "forbidden",
+            IngestError::TenantMismatch(_) => "tenant_label_mismatch",
+            IngestError::RateLimited { .. } => "rate_limited",
             IngestError::Invalid { .. } => "invalid_series",
             IngestError::BodyRead(_) => "body_read",
             IngestError::BodyTimeout(_) => "body_timeout",

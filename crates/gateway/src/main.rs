@@ -2,19 +2,18 @@
 //! configuration exits with 64 (EX_USAGE).
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
-use rwgate_gateway::cli::{Cli, Command, Failure, RingCommand};
+use rwgate_gateway::cli::{Cli, Command, Failure, RingCommand, ServeArgs};
 use rwgate_gateway::config::LogFormat;
+use rwgate_gateway::server::ConfigSource;
 use rwgate_gateway::{Config, Gateway};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => args
-            .load()
-            .map_err(|e| Failure::usage(e.to_string()))
-            .and_then(serve),
+        Command::Serve(args) => serve(args),
         Command::CheckConfig(args) => check_config(&args),
         Command::Ring(RingCommand::Lookup(a)) => print(rwgate_gateway::cli::ring_lookup(&a)),
         Command::Ring(RingCommand::Check(a)) => print(rwgate_gateway::cli::ring_check(&a)),
@@ -53,8 +52,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::other(format!("starting the runtime: {e}")))
 }
 
-fn check_config(args: &rwgate_gateway::cli::ServeArgs) -> Result<(), Failure> {
+fn check_config(args: &ServeArgs) -> Result<(), Failure> {
     let cfg = args.load().map_err(|e| Failure::usage(e.to_string()))?;
+    rwgate_gateway::tenancy::TenancyState::build(&cfg).map_err(Failure::usage)?;
     if let Some(path) = &cfg.hashrings {
         rwgate_ring::reload::load_file(path, &cfg.ring_options())
             .map_err(|e| Failure::usage(e.to_string()))?;
@@ -63,8 +63,13 @@ fn check_config(args: &rwgate_gateway::cli::ServeArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn serve(cfg: Config) -> Result<(), Failure> {
+fn serve(args: ServeArgs) -> Result<(), Failure> {
+    let cfg = args.load().map_err(|e| Failure::usage(e.to_string()))?;
     init_logs(cfg.log_format);
+    let source = ConfigSource {
+        path: args.config.clone(),
+        overrides: Arc::new(move |c: &mut Config| args.apply_overrides(c)),
+    };
     let rt = runtime()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -72,7 +77,9 @@ fn serve(cfg: Config) -> Result<(), Failure> {
             .map_err(|e| Failure::usage(format!("binding {}: {e}", cfg.listen)))?;
         let admin = std::net::TcpListener::bind(cfg.admin_listen)
             .map_err(|e| Failure::usage(format!("binding {}: {e}", cfg.admin_listen)))?;
-        let gateway = Gateway::new(cfg).map_err(|e| Failure::other(e.to_string()))?;
+        let gateway = Gateway::new(cfg)
+            .map_err(|e| Failure::usage(e.to_string()))?
+            .reload_config_from(source);
         gateway
             .serve(listener, admin, shutdown_signal())
             .await

@@ -1,7 +1,6 @@
 //! Metric names (listed with their meaning in docs/metrics.md) and the Prometheus
 //! exporter behind `/metrics`.
 
-use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -38,6 +37,14 @@ pub const INFLIGHT_REQUESTS: &str = "rwgate_inflight_requests";
 pub const INFLIGHT_BYTES: &str = "rwgate_inflight_bytes";
 /// Requests refused at once because an in-flight cap was reached, by `limit`.
 pub const OVERLOAD_REJECTIONS: &str = "rwgate_overload_rejections_total";
+/// Requests refused for authentication or authorisation, by `kind`.
+pub const AUTH_FAILURES: &str = "rwgate_auth_failures_total";
+/// Series whose tenant label was overwritten (policy `overwrite`), by `tenant`.
+pub const TENANT_LABEL_OVERWRITES: &str = "rwgate_tenant_label_overwrites_total";
+/// 1 if the last config (tenancy, tokens) reload succeeded, else 0.
+pub const CONFIG_LAST_RELOAD_SUCCESSFUL: &str = "rwgate_config_last_reload_successful";
+/// Config (tenancy, tokens) reloads that failed.
+pub const CONFIG_RELOAD_ERRORS: &str = "rwgate_config_reload_errors_total";
 /// Always 1, with `version`.
 pub const BUILD_INFO: &str = "rwgate_build_info";
 
@@ -112,35 +119,21 @@ fn describe() {
         OVERLOAD_REJECTIONS,
         "Requests refused because an in-flight cap was reached."
     );
+    describe_counter!(
+        AUTH_FAILURES,
+        "Requests refused for authentication or authorisation, by kind."
+    );
+    describe_counter!(
+        TENANT_LABEL_OVERWRITES,
+        "Series whose tenant label was overwritten, by tenant."
+    );
+    describe_gauge!(
+        CONFIG_LAST_RELOAD_SUCCESSFUL,
+        "1 if the last config reload succeeded, else 0."
+    );
+    describe_counter!(
+        CONFIG_RELOAD_ERRORS,
+        "Config (tenancy, tokens) reloads that failed."
+    );
     describe_gauge!(BUILD_INFO, "Build information.");
-}
-
-/// Maps tenants to metric label values: configured tenants by name, the rest `other`,
-/// so a client cannot grow the metric cardinality.
-#[derive(Debug, Clone, Default)]
-pub struct TenantLabels {
-    known: HashSet<String>,
-}
-
-impl TenantLabels {
-    /// Known tenants: the default tenant plus every exact tenant in the config.
-    pub fn new(known: impl IntoIterator<Item = String>) -> Self {
-        TenantLabels {
-            known: known.into_iter().collect(),
-        }
-    }
-
-    /// Adds tenants (e.g. from a reloaded hashrings file).
-    pub fn extend(&mut self, more: impl IntoIterator<Item = String>) {
-        self.known.extend(more);
-    }
-
-    /// The label value for `tenant`.
-    pub fn label(&self, tenant: &str) -> String {
-        if self.known.contains(tenant) {
-            tenant.to_string()
-        } else {
-            "other".to_string()
-        }
-    }
 }

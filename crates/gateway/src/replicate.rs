@@ -25,13 +25,14 @@ pub struct Replicated {
     pub unavailable_detail: Option<String>,
 }
 
-/// The endpoint index of every replica of every series, in series order
-/// (`rf` entries per series). Labels are hashed in wire order, as Thanos does.
-pub fn place(tenant: &str, batch: &WriteBatch, ring: &Hashring) -> Vec<u32> {
+/// The endpoint index of every replica of the given series, in their order (`rf`
+/// entries per series). Labels are hashed in wire order, as Thanos does.
+pub fn place(tenant: &str, batch: &WriteBatch, series: &[u32], ring: &Hashring) -> Vec<u32> {
     let rf = ring.replication_factor();
-    let mut placement = Vec::with_capacity(batch.len() * rf);
+    let mut placement = Vec::with_capacity(series.len() * rf);
     let mut buf = Vec::with_capacity(512);
-    for s in batch.iter() {
+    for &i in series {
+        let s = batch.series(i as usize);
         let h = series_hash(tenant.as_bytes(), s.labels(), &mut buf);
         for n in 0..rf {
             placement.push(ring.replica(h, n) as u32);
@@ -40,18 +41,21 @@ pub fn place(tenant: &str, batch: &WriteBatch, ring: &Hashring) -> Vec<u32> {
     placement
 }
 
-/// Sends each receiver its series in parallel and tallies quorum per series.
+/// Sends each receiver its share of `series` (indices into `batch`, all of `tenant`)
+/// in parallel and tallies quorum per series.
 pub async fn replicate(
     forwarder: &Forwarder,
     tenant: &str,
     batch: &WriteBatch,
+    series: &[u32],
     ring: &Hashring,
     deadline: Instant,
 ) -> Replicated {
     let rf = ring.replication_factor();
     let quorum = write_quorum(rf);
-    let placement = place(tenant, batch, ring);
+    let placement = place(tenant, batch, series, ring);
     let endpoints = ring.endpoints();
+    // Per endpoint: positions in `series`.
     let mut groups: Vec<Vec<u32>> = vec![Vec::new(); endpoints.len()];
     for (slot, &ep) in placement.iter().enumerate() {
         groups[ep as usize].push((slot / rf) as u32);
@@ -59,12 +63,12 @@ pub async fn replicate(
 
     let mut encoder = Encoder::new();
     let mut tasks = Vec::new();
-    for (ep, series) in groups.iter().enumerate() {
-        if series.is_empty() {
+    for (ep, members) in groups.iter().enumerate() {
+        if members.is_empty() {
             continue;
         }
         let endpoint = &endpoints[ep];
-        let body = match encoder.encode(batch, series.iter().map(|&i| i as usize)) {
+        let body = match encoder.encode(batch, series_of(series, members)) {
             Ok(b) => b,
             Err(e) => {
                 tasks.push((ep, None, Some(Outcome::Unavailable(e.to_string()))));
@@ -87,8 +91,8 @@ pub async fn replicate(
     // waiting on receivers.
     drop(encoder);
 
-    let mut ok = vec![0u8; batch.len()];
-    let mut refused = vec![0u8; batch.len()];
+    let mut ok = vec![0u8; series.len()];
+    let mut refused = vec![0u8; series.len()];
     let mut out = Replicated::default();
     for (ep, handle, ready) in tasks {
         let outcome = match (handle, ready) {
@@ -113,9 +117,9 @@ pub async fn replicate(
             tally[i as usize] += 1;
         }
     }
-    for (i, s) in batch.iter().enumerate() {
+    for (i, &index) in series.iter().enumerate() {
         if usize::from(ok[i]) >= quorum {
-            out.written.add(s.counts());
+            out.written.add(batch.series(index as usize).counts());
             out.written_series += 1;
         } else if usize::from(refused[i]) >= quorum {
             out.conflict_series += 1;
@@ -124,4 +128,28 @@ pub async fn replicate(
         }
     }
     out
+}
+
+/// Batch indices of the series at `positions` of `series`.
+fn series_of<'a>(
+    series: &'a [u32],
+    positions: &'a [u32],
+) -> impl Iterator<Item = usize> + Clone + 'a {
+    positions.iter().map(move |&p| series[p as usize] as usize)
+}
+
+impl Replicated {
+    /// Adds another tenant group's outcome.
+    pub fn merge(&mut self, other: Replicated) {
+        self.written.add(other.written);
+        self.written_series += other.written_series;
+        self.conflict_series += other.conflict_series;
+        self.unavailable_series += other.unavailable_series;
+        if self.conflict_detail.is_none() {
+            self.conflict_detail = other.conflict_detail;
+        }
+        if self.unavailable_detail.is_none() {
+            self.unavailable_detail = other.unavailable_detail;
+        }
+    }
 }

@@ -1,32 +1,30 @@
-//! The HTTP side: the ingest handler, probes, the admin listener on its own thread, and
-//! graceful shutdown.
+//! The gateway's lifecycle: building it from config, the ingest and admin routers, the
+//! listeners (plain or TLS), config and tokens reload, readiness and graceful shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 use metrics_exporter_prometheus::PrometheusHandle;
 use rwgate_ring::RingHandle;
 use rwgate_ring::reload::{self, WatchGuard};
-use rwgate_wire::{Counts, Limits, Protocol, WriteBatch};
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::Semaphore;
 
 use crate::config::Config;
-use crate::error::{IngestError, Reply};
 use crate::forward::Forwarder;
-use crate::metrics::{self as m, TenantLabels};
-use crate::replicate::replicate;
-use crate::tenant::TenantResolver;
+use crate::ingest::{App, ingest};
+use crate::metrics as m;
+use crate::tenancy::{RateLimiter, TenancyState};
+use crate::tls::{PeerIdentity, TlsListener};
 
 /// Ready when rings are loaded and no shutdown has begun.
 #[derive(Debug)]
@@ -47,20 +45,6 @@ impl Readiness {
     }
 }
 
-/// Shared state of the ingest path.
-#[derive(Debug)]
-pub struct App {
-    cfg: Config,
-    limits: Limits,
-    rings: Arc<RingHandle>,
-    forwarder: Forwarder,
-    tenants: TenantResolver,
-    tenant_labels: TenantLabels,
-    inflight_requests: Semaphore,
-    inflight_bytes: Semaphore,
-    ready: Arc<Readiness>,
-}
-
 /// Errors starting the gateway.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -75,16 +59,34 @@ pub enum StartError {
         /// OS error.
         source: std::io::Error,
     },
-    /// The forward tenant header is not a valid header name.
-    #[error("tenancy.forward_header is not a valid header name")]
-    ForwardHeader,
+    /// Tenancy or TLS could not be set up.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Where the configuration came from, so tenancy settings and tokens can be reloaded:
+/// the file (if any) and the flags that override it.
+#[derive(Clone)]
+pub struct ConfigSource {
+    /// The YAML file.
+    pub path: Option<PathBuf>,
+    /// Applies command-line flags over the file.
+    pub overrides: Arc<dyn Fn(&mut Config) + Send + Sync>,
+}
+
+impl std::fmt::Debug for ConfigSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigSource")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A configured gateway, ready to serve.
 pub struct Gateway {
     app: Arc<App>,
     metrics: Option<PrometheusHandle>,
-    _watch: Option<WatchGuard>,
+    watches: Vec<WatchGuard>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -98,7 +100,7 @@ impl std::fmt::Debug for Gateway {
 impl Gateway {
     /// Builds the gateway from a validated config: loads the hashrings (a failure is
     /// logged and the gateway starts not ready, retrying on change) and starts the
-    /// file watcher.
+    /// hashrings watcher.
     pub fn new(cfg: Config) -> Result<Gateway, StartError> {
         let rings = Arc::new(RingHandle::new());
         let opts = cfg.ring_options();
@@ -122,16 +124,18 @@ impl Gateway {
         watch: Option<WatchGuard>,
     ) -> Result<Gateway, StartError> {
         let forward_header = axum::http::HeaderName::try_from(cfg.tenancy.forward_header.as_str())
-            .map_err(|_| StartError::ForwardHeader)?;
+            .map_err(|_| {
+                StartError::Config("tenancy.forward_header is not a valid header name".into())
+            })?;
         let forwarder = Forwarder::new(cfg.forward.clone(), forward_header)?;
+        let tenancy = TenancyState::build(&cfg).map_err(StartError::Config)?;
         let ready = Arc::new(Readiness {
             rings: rings.clone(),
             shutting_down: AtomicBool::new(false),
         });
         let app = App {
-            limits: cfg.limits.wire(),
-            tenants: TenantResolver::new(&cfg.tenancy),
-            tenant_labels: TenantLabels::new([cfg.tenancy.default_tenant.clone()]),
+            tenancy: ArcSwap::from_pointee(tenancy),
+            limiter: RateLimiter::new(),
             inflight_requests: Semaphore::new(cfg.overload.max_inflight_requests),
             inflight_bytes: Semaphore::new(cfg.overload.max_inflight_bytes),
             rings,
@@ -142,8 +146,27 @@ impl Gateway {
         Ok(Gateway {
             app: Arc::new(app),
             metrics: m::install(),
-            _watch: watch,
+            watches: watch.into_iter().collect(),
         })
+    }
+
+    /// Reloads tenancy settings, tenant rules and limits, and tokens when the config
+    /// file or the tokens file changes. A file that fails keeps the settings in force.
+    pub fn reload_config_from(mut self, source: ConfigSource) -> Self {
+        let mut paths: Vec<PathBuf> = source.path.iter().cloned().collect();
+        paths.extend(self.app.cfg.tenancy.tokens_file.iter().cloned());
+        if paths.is_empty() {
+            return self;
+        }
+        let app = self.app.clone();
+        let interval = self.app.cfg.hashrings_reload_interval;
+        self.watches.push(reload::watch_paths(
+            paths,
+            interval,
+            Duration::from_millis(200),
+            move || reload_tenancy(&app, &source),
+        ));
+        self
     }
 
     /// Readiness, for shutdown and probes.
@@ -190,20 +213,23 @@ impl Gateway {
             .with_state(self.app.clone())
     }
 
-    /// Serves ingest on `listener` and admin on `admin` (its own thread and runtime, so
-    /// it answers while ingest is saturated) until `shutdown` resolves; then readiness
-    /// turns 503, the listener stops accepting, and in-flight requests get
-    /// `shutdown_grace` to finish.
+    /// Serves ingest on `listener` (with TLS when configured) and admin on `admin` (its
+    /// own thread and runtime, so it answers while ingest is saturated) until `shutdown`
+    /// resolves; then readiness turns 503, the listener stops accepting, and in-flight
+    /// requests get `shutdown_grace` to finish.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         admin: std::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
-        let admin_addr = admin.local_addr().map_err(|source| StartError::Listen {
+        let addr = listener.local_addr().map_err(|source| StartError::Listen {
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             source,
         })?;
+        let admin_addr = admin
+            .local_addr()
+            .map_err(|source| StartError::Listen { addr, source })?;
         let admin_router = self.admin_router();
         let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
         std::thread::Builder::new()
@@ -214,22 +240,42 @@ impl Gateway {
                 source,
             })?;
 
-        let addr = listener.local_addr().map_err(|source| StartError::Listen {
-            addr: admin_addr,
-            source,
-        })?;
-        tracing::info!(%addr, admin = %admin_addr, "rwgate serving");
         let ready = self.app.ready.clone();
         let grace = self.app.cfg.shutdown_grace;
         let (begun_tx, begun_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(listener, self.router()).with_graceful_shutdown(async move {
+        let shutdown = async move {
             shutdown.await;
             ready.begin_shutdown();
             tracing::info!(?grace, "shutdown: not ready, draining in-flight requests");
             let _ = begun_tx.send(());
-        });
+        };
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<PeerIdentity>();
+        let server = async {
+            match &self.app.cfg.tls {
+                Some(tls) => {
+                    let cfg = tls.server_config().map_err(StartError::Config)?;
+                    let tls_listener =
+                        TlsListener::new(listener, cfg, self.app.cfg.tenancy.cert_field)
+                            .map_err(|source| StartError::Listen { addr, source })?;
+                    tracing::info!(%addr, admin = %admin_addr, tls = true, "rwgate serving");
+                    axum::serve(tls_listener, app)
+                        .with_graceful_shutdown(shutdown)
+                        .await
+                        .map_err(|source| StartError::Listen { addr, source })
+                }
+                None => {
+                    tracing::info!(%addr, admin = %admin_addr, tls = false, "rwgate serving");
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(shutdown)
+                        .await
+                        .map_err(|source| StartError::Listen { addr, source })
+                }
+            }
+        };
         let result = tokio::select! {
-            r = server => r.map_err(|source| StartError::Listen { addr, source }),
+            r = server => r,
             () = async {
                 if begun_rx.await.is_ok() {
                     tokio::time::sleep(grace).await;
@@ -242,8 +288,32 @@ impl Gateway {
             }
         };
         let _ = admin_stop.send(());
-        drop(self._watch);
+        drop(self.watches);
         result
+    }
+}
+
+fn reload_tenancy(app: &App, source: &ConfigSource) {
+    let built = (|| {
+        let mut cfg = match &source.path {
+            Some(p) => Config::from_file(p).map_err(|e| e.to_string())?,
+            None => app.cfg.clone(),
+        };
+        (source.overrides)(&mut cfg);
+        let cfg = cfg.validate().map_err(|e| e.to_string())?;
+        TenancyState::build(&cfg)
+    })();
+    match built {
+        Ok(state) => {
+            app.tenancy.store(Arc::new(state));
+            metrics::gauge!(m::CONFIG_LAST_RELOAD_SUCCESSFUL).set(1.0);
+            tracing::info!("tenancy settings and tokens reloaded");
+        }
+        Err(e) => {
+            metrics::gauge!(m::CONFIG_LAST_RELOAD_SUCCESSFUL).set(0.0);
+            metrics::counter!(m::CONFIG_RELOAD_ERRORS).increment(1);
+            tracing::error!(error = %e, "config reload failed; keeping the settings in force");
+        }
     }
 }
 
@@ -289,221 +359,4 @@ async fn ready(State(app): State<Arc<App>>) -> (StatusCode, &'static str) {
 
 async fn healthy() -> &'static str {
     "OK\n"
-}
-
-async fn ingest(State(app): State<Arc<App>>, req: Request) -> Response {
-    let started = Instant::now();
-    let (reply, unread) = app.handle(req).await;
-    if let Some(body) = unread {
-        drain(body).await;
-    }
-    let status = reply.status();
-    let protocol = reply.protocol.map_or("unknown", Protocol::as_str);
-    metrics::counter!(m::REQUESTS, "code" => status.as_str().to_string(), "protocol" => protocol)
-        .increment(1);
-    metrics::histogram!(m::REQUEST_DURATION).record(started.elapsed().as_secs_f64());
-    reply.into_response()
-}
-
-fn header(headers: &HeaderMap, name: header::HeaderName) -> Option<&[u8]> {
-    headers.get(name).map(|v| v.as_bytes())
-}
-
-impl App {
-    fn tenant_label(&self, tenant: &str) -> String {
-        let named = self.rings.load().is_some_and(|r| r.names_tenant(tenant));
-        if named {
-            tenant.to_string()
-        } else {
-            self.tenant_labels.label(tenant)
-        }
-    }
-
-    fn update_inflight_gauges(&self) {
-        let reqs =
-            self.cfg.overload.max_inflight_requests - self.inflight_requests.available_permits();
-        let bytes = self.cfg.overload.max_inflight_bytes - self.inflight_bytes.available_permits();
-        metrics::gauge!(m::INFLIGHT_REQUESTS).set(reqs as f64);
-        metrics::gauge!(m::INFLIGHT_BYTES).set(bytes as f64);
-    }
-
-    fn reserve_bytes(&self, n: usize) -> Result<SemaphorePermit<'_>, IngestError> {
-        let n = u32::try_from(n).map_err(|_| IngestError::Overloaded("bytes"))?;
-        self.inflight_bytes.try_acquire_many(n).map_err(|_| {
-            metrics::counter!(m::OVERLOAD_REJECTIONS, "limit" => "bytes").increment(1);
-            IngestError::Overloaded("bytes")
-        })
-    }
-
-    /// The whole pipeline for one request. A request refused before its body was read
-    /// hands the body back, to be drained.
-    async fn handle(&self, req: Request) -> (Reply, Option<Body>) {
-        let (parts, body) = req.into_parts();
-        let protocol = match rwgate_wire::negotiate(
-            header(&parts.headers, header::CONTENT_TYPE),
-            header(&parts.headers, header::CONTENT_ENCODING),
-        ) {
-            Ok(p) => p,
-            Err(e) => return (reply(None, Counts::default(), Some(e.into())), Some(body)),
-        };
-        let Ok(_request_permit) = self.inflight_requests.try_acquire() else {
-            metrics::counter!(m::OVERLOAD_REJECTIONS, "limit" => "requests").increment(1);
-            let refused = IngestError::Overloaded("requests");
-            return (
-                reply(Some(protocol), Counts::default(), Some(refused)),
-                Some(body),
-            );
-        };
-        self.update_inflight_gauges();
-        let result = self.handle_admitted(protocol, &parts.headers, body).await;
-        let (written, error) = match result {
-            Ok(done) => done,
-            Err(e) => (Counts::default(), Some(e)),
-        };
-        if let Some(e) = &error {
-            if e.status().is_server_error() {
-                tracing::warn!(status = e.status().as_u16(), kind = e.kind(), error = %e, "remote write not fully written");
-            } else {
-                tracing::debug!(status = e.status().as_u16(), kind = e.kind(), error = %e, "remote write refused");
-            }
-        }
-        drop(_request_permit);
-        self.update_inflight_gauges();
-        (reply(Some(protocol), written, error), None)
-    }
-
-    async fn handle_admitted(
-        &self,
-        protocol: Protocol,
-        headers: &HeaderMap,
-        body: Body,
-    ) -> Result<(Counts, Option<IngestError>), IngestError> {
-        let rings = self.rings.load().ok_or(IngestError::NotReady)?;
-        let tenant = self.tenants.resolve(headers)?;
-
-        // Reserve the compressed body before reading it: what the client announced,
-        // else the most it may send.
-        let max_body = self.limits.max_compressed_bytes;
-        let announced = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if let Some(n) = announced
-            && n > max_body as u64
-        {
-            return Err(rwgate_wire::WireError::RequestBodyTooLarge {
-                size: n,
-                limit: max_body as u64,
-            }
-            .into());
-        }
-        let _body_permit = self.reserve_bytes(announced.map_or(max_body, |n| n as usize))?;
-        let compressed = self.read_body(body).await?;
-        let decoded = rwgate_wire::decoded_len(&compressed, &self.limits)?;
-        let _decoded_permit = self.reserve_bytes(decoded)?;
-        self.update_inflight_gauges();
-
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        let decompressed = rwgate_wire::decompress(&compressed, &self.limits)?;
-        drop(compressed);
-        let batch = rwgate_wire::decode(protocol, decompressed, &self.limits, now_ms)?;
-        let tenant_label = self.tenant_label(&tenant);
-        self.count_received(&batch, &tenant_label);
-
-        let invalid = (!batch.rejected().is_empty()).then(|| IngestError::Invalid {
-            message: batch.rejected().first.clone().unwrap_or_default(),
-            rejected: batch.rejected().series,
-            total: batch.rejected().series + batch.len() as u64,
-        });
-        if batch.is_empty() {
-            return Ok((Counts::default(), invalid));
-        }
-        let ring = rings
-            .for_tenant(&tenant)
-            .ok_or_else(|| IngestError::NoHashring(crate::tenant::escape(&tenant)))?;
-        let deadline = Instant::now() + self.cfg.forward.deadline;
-        let done = replicate(&self.forwarder, &tenant, &batch, ring, deadline).await;
-        let error = if done.unavailable_series > 0 {
-            metrics::counter!(m::QUORUM_FAILURES, "cause" => "unavailable").increment(1);
-            Some(IngestError::Unavailable {
-                series: done.unavailable_series,
-                detail: done.unavailable_detail.unwrap_or_default(),
-            })
-        } else if let Some(invalid) = invalid {
-            Some(invalid)
-        } else if done.conflict_series > 0 {
-            metrics::counter!(m::QUORUM_FAILURES, "cause" => "conflict").increment(1);
-            Some(IngestError::Conflict {
-                series: done.conflict_series,
-                detail: done.conflict_detail.unwrap_or_default(),
-            })
-        } else {
-            None
-        };
-        Ok((done.written, error))
-    }
-
-    async fn read_body(&self, body: Body) -> Result<Bytes, IngestError> {
-        let max = self.limits.max_compressed_bytes;
-        let timeout = self.cfg.limits.body_read_timeout;
-        let collected = tokio::time::timeout(timeout, Limited::new(body, max).collect()).await;
-        match collected {
-            Err(_) => Err(IngestError::BodyTimeout(timeout)),
-            Ok(Ok(c)) => Ok(c.to_bytes()),
-            Ok(Err(e))
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some() =>
-            {
-                Err(rwgate_wire::WireError::RequestBodyTooLarge {
-                    size: max as u64 + 1,
-                    limit: max as u64,
-                }
-                .into())
-            }
-            Ok(Err(e)) => Err(IngestError::BodyRead(e.to_string())),
-        }
-    }
-
-    fn count_received(&self, batch: &WriteBatch, tenant: &str) {
-        let acc = batch.accepted();
-        let t = tenant.to_string();
-        metrics::counter!(m::RECEIVED_SAMPLES, "tenant" => t.clone()).increment(acc.samples);
-        metrics::counter!(m::RECEIVED_HISTOGRAMS, "tenant" => t.clone()).increment(acc.histograms);
-        metrics::counter!(m::RECEIVED_EXEMPLARS, "tenant" => t.clone()).increment(acc.exemplars);
-        metrics::counter!(m::RECEIVED_METADATA).increment(batch.metadata());
-        metrics::counter!(m::SORTED_SERIES).increment(batch.sorted_series());
-        for (reason, samples) in &batch.rejected().by_reason {
-            metrics::counter!(m::DISCARDED_SAMPLES, "reason" => reason.id(), "tenant" => t.clone())
-                .increment(*samples);
-        }
-    }
-}
-
-/// Most bytes read and thrown away from a refused request's body, and for how long.
-/// Like Go's net/http (256 KiB), this lets a client that is still sending see the
-/// status instead of a broken pipe, without paying for large bodies.
-const DRAIN_MAX_BYTES: usize = 256 << 10;
-const DRAIN_MAX_TIME: Duration = Duration::from_millis(500);
-
-async fn drain(mut body: Body) {
-    let _ = tokio::time::timeout(DRAIN_MAX_TIME, async {
-        let mut seen = 0usize;
-        while let Some(Ok(frame)) = body.frame().await {
-            seen += frame.data_ref().map_or(0, |d| d.len());
-            if seen > DRAIN_MAX_BYTES {
-                break;
-            }
-        }
-    })
-    .await;
-}
-
-fn reply(protocol: Option<Protocol>, written: Counts, error: Option<IngestError>) -> Reply {
-    Reply {
-        protocol,
-        written,
-        error,
-    }
 }

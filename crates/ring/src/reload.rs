@@ -173,6 +173,21 @@ pub fn watch(
     interval: Duration,
     debounce: Duration,
 ) -> WatchGuard {
+    let dirs = vec![path.clone()];
+    watch_paths(dirs, interval, debounce, move || {
+        let _ = reload(&path, &opts, &handle);
+    })
+}
+
+/// Calls `on_change` (on a thread of its own) whenever something changes in the
+/// directory of any of `paths`, debounced, and at least every `interval`. Used for the
+/// hashrings file and for the gateway's config and tokens files.
+pub fn watch_paths(
+    paths: Vec<PathBuf>,
+    interval: Duration,
+    debounce: Duration,
+    mut on_change: impl FnMut() + Send + 'static,
+) -> WatchGuard {
     let (tx, rx) = mpsc::channel::<Msg>();
     let events = tx.clone();
     let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
@@ -181,21 +196,30 @@ pub fn watch(
         }
     })
     .and_then(|mut w| {
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        w.watch(dir, notify::RecursiveMode::NonRecursive).map(|_| w)
+        let mut dirs: Vec<&Path> = paths
+            .iter()
+            .map(|p| {
+                p.parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+            })
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        for dir in dirs {
+            w.watch(dir, notify::RecursiveMode::NonRecursive)?;
+        }
+        Ok(w)
     });
     let watcher = match watcher {
         Ok(w) => Some(w),
         Err(e) => {
-            tracing::warn!(error = %e, path = %path.display(), "file watch unavailable; reloading on the interval only");
+            tracing::warn!(error = %e, "file watch unavailable; reloading on the interval only");
             None
         }
     };
     let spawned = std::thread::Builder::new()
-        .name("rwgate-ring-reload".into())
+        .name("rwgate-reload".into())
         .spawn(move || {
             loop {
                 match rx.recv_timeout(interval) {
@@ -208,11 +232,11 @@ pub fn watch(
                         return;
                     }
                 }
-                let _ = reload(&path, &opts, &handle);
+                on_change();
             }
         });
     if let Err(e) = spawned {
-        tracing::error!(error = %e, "could not start the hashrings reload thread");
+        tracing::error!(error = %e, "could not start the reload thread");
     }
     WatchGuard {
         _watcher: watcher,

@@ -171,30 +171,149 @@ impl WriteBatch {
         self.body.len()
     }
 
-    /// Removes from the batch every accepted series for which `keep` returns false,
-    /// counting them as refused for `reason`. Returns how many were removed.
-    pub fn retain(&mut self, mut keep: impl FnMut(SeriesRef<'_>) -> bool, reason: Reason) -> usize {
-        let mut removed = Vec::new();
+    /// Keeps the accepted series for which `check(index, series)` is `Ok`; the others
+    /// are removed and recorded as refused with the returned reason and detail. Returns
+    /// the original indices of the series kept, in order.
+    pub fn retain(
+        &mut self,
+        mut check: impl FnMut(usize, SeriesRef<'_>) -> Result<(), (Reason, Option<String>)>,
+    ) -> Vec<u32> {
+        let mut kept_index = Vec::with_capacity(self.series.len());
         let mut kept = Vec::with_capacity(self.series.len());
-        for s in &self.series {
-            if keep(SeriesRef {
-                batch: self,
-                series: s,
-            }) {
-                kept.push(*s);
-            } else {
-                removed.push(*s);
+        let mut removed = Vec::new();
+        for (i, s) in self.series.iter().enumerate() {
+            match check(
+                i,
+                SeriesRef {
+                    batch: self,
+                    series: s,
+                },
+            ) {
+                Ok(()) => {
+                    kept.push(*s);
+                    kept_index.push(i as u32);
+                }
+                Err(why) => removed.push((*s, why)),
             }
         }
-        for s in &removed {
+        for (s, (reason, detail)) in removed {
             self.accepted.samples -= s.counts.samples;
             self.accepted.histograms -= s.counts.histograms;
             self.accepted.exemplars -= s.counts.exemplars;
-            let detail = self.describe(s.labels as usize..(s.labels + s.nlabels) as usize);
-            self.rejected.record(reason, s.counts, || detail);
+            let first = self.rejected.first.is_none();
+            let text = if first {
+                let mut d = format!(
+                    "series {} rejected: {}",
+                    self.describe(s.labels as usize..(s.labels + s.nlabels) as usize),
+                    reason.id()
+                );
+                if let Some(detail) = detail {
+                    let _ = write!(d, ": {detail}");
+                }
+                d
+            } else {
+                String::new()
+            };
+            self.rejected.record(reason, s.counts, || text);
         }
         self.series = kept;
-        removed.len()
+        kept_index
+    }
+
+    /// Sets label `name` of series `i` to `value`, or removes it when `value` is `None`,
+    /// and re-encodes the series (labels sorted). Returns false when the series has no
+    /// such label and there was nothing to remove. Label order for hashing stays the
+    /// wire order, with the label changed in place or left out.
+    pub fn set_label(&mut self, i: usize, name: &[u8], value: Option<&[u8]>) -> bool {
+        let s = self.series[i];
+        let range = s.labels as usize..(s.labels + s.nlabels) as usize;
+        let found = self.labels[range.clone()]
+            .iter()
+            .position(|l| self.bytes(l.name) == name);
+        let value_span = match value {
+            Some(v) => {
+                let start = (self.body.len() + self.scratch.len()) as u32;
+                self.scratch.extend_from_slice(v);
+                Some(Span {
+                    start,
+                    len: v.len() as u32,
+                })
+            }
+            None if found.is_none() => return false,
+            None => None,
+        };
+        let name_span = match found {
+            Some(k) => self.labels[range.start + k].name,
+            None => {
+                let start = (self.body.len() + self.scratch.len()) as u32;
+                self.scratch.extend_from_slice(name);
+                Span {
+                    start,
+                    len: name.len() as u32,
+                }
+            }
+        };
+        let new_start = self.labels.len();
+        for k in range.clone() {
+            let l = self.labels[k];
+            if Some(k - range.start) == found {
+                if let Some(v) = value_span {
+                    self.labels.push(LabelRef {
+                        name: l.name,
+                        value: v,
+                    });
+                }
+            } else {
+                self.labels.push(l);
+            }
+        }
+        if found.is_none()
+            && let Some(v) = value_span
+        {
+            self.labels.push(LabelRef {
+                name: name_span,
+                value: v,
+            });
+        }
+        let nlabels = (self.labels.len() - new_start) as u32;
+        // Re-encode: sorted labels, then every other field of the old encoding.
+        let old = self.bytes(s.encoded).to_vec();
+        let mut order: Vec<u32> = (0..nlabels).collect();
+        order.sort_by(|&a, &b| {
+            self.bytes(self.labels[new_start + a as usize].name)
+                .cmp(self.bytes(self.labels[new_start + b as usize].name))
+        });
+        let mut out = Vec::with_capacity(old.len() + 32);
+        for &k in &order {
+            let l = self.labels[new_start + k as usize];
+            let (n, v) = (self.bytes(l.name), self.bytes(l.value));
+            pb::put_len_header(
+                &mut out,
+                1,
+                pb::len_field_size(n.len()) + pb::len_field_size(v.len()),
+            );
+            pb::put_bytes(&mut out, 1, n);
+            pb::put_bytes(&mut out, 2, v);
+        }
+        let mut r = pb::Reader::new(&old, 0..old.len());
+        // The old encoding was written or validated by this crate: it is well-formed.
+        while let Ok(Some(f)) = r.next_field() {
+            if f.number != 1 {
+                out.extend_from_slice(&old[f.range()]);
+            }
+        }
+        let start = (self.body.len() + self.scratch.len()) as u32;
+        self.scratch.extend_from_slice(&out);
+        self.series[i] = Series {
+            labels: new_start as u32,
+            nlabels,
+            encoded: Span {
+                start,
+                len: out.len() as u32,
+            },
+            counts: s.counts,
+        };
+        true
     }
 
     pub(crate) fn bytes(&self, span: Span) -> &[u8] {

@@ -165,3 +165,48 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn set_label_overwrites_adds_and_removes_with_sorted_encoding() {
+    let req = request(vec![series(
+        &[("__name__", "up"), ("job", "node"), ("tenant", "tenant-b")],
+        &[(1.0, NOW)],
+    )]);
+    let mut batch = decode_v1(&req).unwrap();
+
+    assert!(batch.set_label(0, b"tenant", Some(b"tenant-a")));
+    assert_eq!(batch.series(0).label(b"tenant"), Some(&b"tenant-a"[..]));
+    assert_eq!(
+        forwarded(&batch).timeseries[0],
+        series(
+            &[("__name__", "up"), ("job", "node"), ("tenant", "tenant-a")],
+            &[(1.0, NOW)]
+        )
+    );
+
+    assert!(batch.set_label(0, b"tenant", None));
+    assert_eq!(batch.series(0).label(b"tenant"), None);
+    assert_eq!(
+        forwarded(&batch).timeseries[0],
+        series(&[("__name__", "up"), ("job", "node")], &[(1.0, NOW)])
+    );
+    assert!(
+        !batch.set_label(0, b"tenant", None),
+        "nothing left to remove"
+    );
+
+    assert!(batch.set_label(0, b"cluster", Some(b"c1")));
+    let labels: Vec<_> = batch.series(0).labels().map(|(n, _)| n.to_vec()).collect();
+    assert_eq!(
+        labels,
+        vec![b"__name__".to_vec(), b"job".to_vec(), b"cluster".to_vec()],
+        "wire order, added last"
+    );
+    assert_eq!(
+        forwarded(&batch).timeseries[0],
+        series(
+            &[("__name__", "up"), ("cluster", "c1"), ("job", "node")],
+            &[(1.0, NOW)]
+        )
+    );
+}

@@ -1,12 +1,6 @@
-//! Deciding the tenant of a request.
-//!
-//! Order: the configured headers (default `THANOS-TENANT`, then `X-Scope-OrgID`), else
-//! the default tenant. Tenant names are checked like Mimir's: at most 150 characters of
-//! `[A-Za-z0-9!_.*'()-]`, never `.` or `..` (so a tenant never becomes a path).
-
-use axum::http::{HeaderMap, HeaderName};
-
-use crate::config::Tenancy;
+//! Tenant names, checked like Mimir's: at most 150 characters of `[A-Za-z0-9!_.*'()-]`,
+//! never `.` or `..`, so a tenant never becomes a path; and escaping of client-supplied
+//! strings for messages and logs.
 
 /// A tenant name that is not allowed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,42 +48,6 @@ pub fn escape(raw: &str) -> String {
     format!("{:?}", cut)
 }
 
-/// Resolves tenants from headers.
-#[derive(Debug, Clone)]
-pub struct TenantResolver {
-    headers: Vec<HeaderName>,
-    default_tenant: String,
-}
-
-impl TenantResolver {
-    /// From the tenancy config (header names were validated with the config).
-    pub fn new(cfg: &Tenancy) -> Self {
-        TenantResolver {
-            headers: cfg
-                .headers
-                .iter()
-                .filter_map(|h| HeaderName::try_from(h.as_str()).ok())
-                .collect(),
-            default_tenant: cfg.default_tenant.clone(),
-        }
-    }
-
-    /// The request's tenant, validated.
-    pub fn resolve(&self, headers: &HeaderMap) -> Result<String, TenantError> {
-        for name in &self.headers {
-            if let Some(v) = headers.get(name) {
-                let s = std::str::from_utf8(v.as_bytes()).map_err(|_| {
-                    TenantError::BadChar(escape(&String::from_utf8_lossy(v.as_bytes())))
-                })?;
-                let s = s.trim();
-                validate_tenant(s)?;
-                return Ok(s.to_string());
-            }
-        }
-        Ok(self.default_tenant.clone())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,19 +68,6 @@ mod tests {
             validate_tenant("a b"),
             Err(TenantError::BadChar(_))
         ));
-    }
-
-    #[test]
-    fn header_order_and_default() {
-        let r = TenantResolver::new(&Tenancy::default());
-        let mut h = HeaderMap::new();
-        assert_eq!(r.resolve(&h).unwrap(), "default-tenant");
-        h.insert("x-scope-orgid", "b".parse().unwrap());
-        assert_eq!(r.resolve(&h).unwrap(), "b");
-        h.insert("thanos-tenant", "a".parse().unwrap());
-        assert_eq!(r.resolve(&h).unwrap(), "a");
-        h.insert("thanos-tenant", "../etc".parse().unwrap());
-        assert!(r.resolve(&h).is_err());
     }
 
     #[test]

@@ -1,0 +1,385 @@
+//! The per-request pipeline: admission caps → tenant → body within limits → decode and
+//! validate → tenant-label policy and rules → rate limits → replicate per tenant → one
+//! status.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use rwgate_ring::RingHandle;
+use rwgate_wire::{Counts, Protocol, WireError, WriteBatch};
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::config::Config;
+use crate::error::{IngestError, Reply};
+use crate::forward::Forwarder;
+use crate::metrics as m;
+use crate::replicate::{Replicated, replicate};
+use crate::server::Readiness;
+use crate::tenancy::ratelimit::Demand;
+use crate::tenancy::{Identity, RateLimiter, TenancyState, escape, rules};
+use crate::tls::PeerIdentity;
+
+/// Shared state of the ingest path.
+#[derive(Debug)]
+pub struct App {
+    pub(crate) cfg: Config,
+    pub(crate) rings: Arc<RingHandle>,
+    pub(crate) tenancy: ArcSwap<TenancyState>,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) forwarder: Forwarder,
+    pub(crate) inflight_requests: Semaphore,
+    pub(crate) inflight_bytes: Semaphore,
+    pub(crate) ready: Arc<Readiness>,
+}
+
+/// `POST /api/v1/receive`.
+pub async fn ingest(State(app): State<Arc<App>>, req: Request) -> Response {
+    let started = Instant::now();
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<PeerIdentity>>()
+        .map(|c| c.0.clone());
+    let (reply, unread) = app.handle(req, peer.as_ref()).await;
+    if let Some(body) = unread {
+        drain(body).await;
+    }
+    let status = reply.status();
+    let protocol = reply.protocol.map_or("unknown", Protocol::as_str);
+    metrics::counter!(m::REQUESTS, "code" => status.as_str().to_string(), "protocol" => protocol)
+        .increment(1);
+    metrics::histogram!(m::REQUEST_DURATION).record(started.elapsed().as_secs_f64());
+    reply.into_response()
+}
+
+fn header(headers: &HeaderMap, name: header::HeaderName) -> Option<&[u8]> {
+    headers.get(name).map(|v| v.as_bytes())
+}
+
+/// What is known about a request before its body is read.
+struct Admitted {
+    rings: Arc<rwgate_ring::Hashrings>,
+    tenancy: Arc<TenancyState>,
+    identity: Identity,
+    limits: rwgate_wire::Limits,
+}
+
+impl App {
+    /// The metric label for a tenant: its name if configured, else `other`.
+    pub(crate) fn tenant_label(&self, tenancy: &TenancyState, tenant: &str) -> String {
+        let named =
+            tenancy.is_known(tenant) || self.rings.load().is_some_and(|r| r.names_tenant(tenant));
+        if named {
+            tenant.to_string()
+        } else {
+            "other".to_string()
+        }
+    }
+
+    fn update_inflight_gauges(&self) {
+        let reqs =
+            self.cfg.overload.max_inflight_requests - self.inflight_requests.available_permits();
+        let bytes = self.cfg.overload.max_inflight_bytes - self.inflight_bytes.available_permits();
+        metrics::gauge!(m::INFLIGHT_REQUESTS).set(reqs as f64);
+        metrics::gauge!(m::INFLIGHT_BYTES).set(bytes as f64);
+    }
+
+    fn reserve_bytes(&self, n: usize) -> Result<SemaphorePermit<'_>, IngestError> {
+        let n = u32::try_from(n).map_err(|_| IngestError::Overloaded("bytes"))?;
+        self.inflight_bytes.try_acquire_many(n).map_err(|_| {
+            metrics::counter!(m::OVERLOAD_REJECTIONS, "limit" => "bytes").increment(1);
+            IngestError::Overloaded("bytes")
+        })
+    }
+
+    /// The whole pipeline for one request. A request refused before its body was read
+    /// hands the body back, to be drained.
+    async fn handle(&self, req: Request, peer: Option<&PeerIdentity>) -> (Reply, Option<Body>) {
+        let (parts, body) = req.into_parts();
+        let protocol = match rwgate_wire::negotiate(
+            header(&parts.headers, header::CONTENT_TYPE),
+            header(&parts.headers, header::CONTENT_ENCODING),
+        ) {
+            Ok(p) => p,
+            Err(e) => return (reply(None, Counts::default(), Some(e.into())), Some(body)),
+        };
+        let Ok(_request_permit) = self.inflight_requests.try_acquire() else {
+            metrics::counter!(m::OVERLOAD_REJECTIONS, "limit" => "requests").increment(1);
+            let refused = IngestError::Overloaded("requests");
+            return (
+                reply(Some(protocol), Counts::default(), Some(refused)),
+                Some(body),
+            );
+        };
+        self.update_inflight_gauges();
+        let admitted = match self.admit(&parts.headers, peer) {
+            Ok(a) => a,
+            Err(e) => {
+                log_refusal(&e);
+                return (
+                    reply(Some(protocol), Counts::default(), Some(e)),
+                    Some(body),
+                );
+            }
+        };
+        let result = self
+            .handle_admitted(protocol, &parts.headers, body, admitted)
+            .await;
+        let (written, error) = match result {
+            Ok(done) => done,
+            Err(e) => (Counts::default(), Some(e)),
+        };
+        if let Some(e) = &error {
+            log_refusal(e);
+        }
+        drop(_request_permit);
+        self.update_inflight_gauges();
+        (reply(Some(protocol), written, error), None)
+    }
+
+    /// Everything decided from the headers: rings, tenant, limits.
+    fn admit(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<&PeerIdentity>,
+    ) -> Result<Admitted, IngestError> {
+        let rings = self.rings.load().ok_or(IngestError::NotReady)?;
+        let tenancy = self.tenancy.load_full();
+        let identity = tenancy.resolve(headers, peer).inspect_err(|e| {
+            if matches!(e, IngestError::Unauthorized(_) | IngestError::Forbidden(_)) {
+                metrics::counter!(m::AUTH_FAILURES, "kind" => e.kind()).increment(1);
+            }
+        })?;
+        let limits = tenancy.wire_limits(&identity.tenant);
+        if let Some(n) = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            && n > limits.max_compressed_bytes as u64
+        {
+            return Err(WireError::RequestBodyTooLarge {
+                size: n,
+                limit: limits.max_compressed_bytes as u64,
+            }
+            .into());
+        }
+        Ok(Admitted {
+            rings,
+            tenancy,
+            identity,
+            limits,
+        })
+    }
+
+    async fn handle_admitted(
+        &self,
+        protocol: Protocol,
+        headers: &HeaderMap,
+        body: Body,
+        a: Admitted,
+    ) -> Result<(Counts, Option<IngestError>), IngestError> {
+        // Reserve the compressed body before reading it: what the client announced,
+        // else the most it may send.
+        let max_body = a.limits.max_compressed_bytes;
+        let announced = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let _body_permit = self.reserve_bytes(announced.unwrap_or(max_body))?;
+        let compressed = self.read_body(body, max_body).await?;
+        let decoded = rwgate_wire::decoded_len(&compressed, &a.limits)?;
+        let _decoded_permit = self.reserve_bytes(decoded)?;
+        self.update_inflight_gauges();
+
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let decompressed = rwgate_wire::decompress(&compressed, &a.limits)?;
+        drop(compressed);
+        let mut batch = rwgate_wire::decode(protocol, decompressed, &a.limits, now_ms)?;
+        let request_label = self.tenant_label(&a.tenancy, &a.identity.tenant);
+        self.count_received(&batch, &request_label);
+
+        let routed = rules::route(
+            &a.tenancy,
+            &a.identity,
+            &mut batch,
+            |(reason, _, tenant), s| {
+                let t = self.tenant_label(&a.tenancy, tenant);
+                metrics::counter!(m::DISCARDED_SAMPLES, "reason" => reason.id(), "tenant" => t)
+                    .increment(s.counts().total_samples());
+            },
+        )?;
+        if routed.overwritten > 0 {
+            metrics::counter!(m::TENANT_LABEL_OVERWRITES, "tenant" => request_label)
+                .increment(routed.overwritten);
+        }
+        let invalid = (!batch.rejected().is_empty()).then(|| IngestError::Invalid {
+            message: batch.rejected().first.clone().unwrap_or_default(),
+            rejected: batch.rejected().series,
+            total: batch.rejected().series + batch.len() as u64,
+        });
+        if batch.is_empty() {
+            return Ok((Counts::default(), invalid));
+        }
+        self.check_rates(&a.tenancy, &batch, &routed)?;
+
+        let deadline = Instant::now() + self.cfg.forward.deadline;
+        let mut rings_for = Vec::with_capacity(routed.groups.len());
+        for (tenant, _) in &routed.groups {
+            let ring = a
+                .rings
+                .for_tenant(tenant)
+                .ok_or_else(|| IngestError::NoHashring(escape(tenant)))?;
+            rings_for.push(ring);
+        }
+        let sends = routed
+            .groups
+            .iter()
+            .zip(&rings_for)
+            .map(|((tenant, series), ring)| {
+                replicate(&self.forwarder, tenant, &batch, series, ring, deadline)
+            });
+        let mut done = Replicated::default();
+        for r in futures_util::future::join_all(sends).await {
+            done.merge(r);
+        }
+        Ok((done.written, self.outcome(done, invalid)))
+    }
+
+    /// Charges every tenant's rate for its samples, all or nothing.
+    fn check_rates(
+        &self,
+        tenancy: &TenancyState,
+        batch: &WriteBatch,
+        routed: &rules::Routed,
+    ) -> Result<(), IngestError> {
+        let demands: Vec<Demand<'_>> = routed
+            .groups
+            .iter()
+            .filter_map(|(tenant, series)| {
+                let (rate, burst) = tenancy.rate(tenant)?;
+                let samples = series
+                    .iter()
+                    .map(|&i| batch.series(i as usize).counts().total_samples())
+                    .sum();
+                Some(Demand {
+                    tenant,
+                    samples,
+                    rate,
+                    burst,
+                })
+            })
+            .collect();
+        if demands.is_empty() {
+            return Ok(());
+        }
+        self.limiter
+            .take(&demands, Instant::now())
+            .map_err(|(tenant, wait)| {
+                let t = self.tenant_label(tenancy, &tenant);
+                metrics::counter!(m::DISCARDED_SAMPLES, "reason" => "rate_limited", "tenant" => t)
+                    .increment(batch.accepted().total_samples());
+                IngestError::RateLimited {
+                    tenant,
+                    retry_after: wait.as_secs_f64().ceil().clamp(1.0, 3600.0) as u32,
+                }
+            })
+    }
+
+    /// The one status of a request whose series were forwarded.
+    fn outcome(&self, done: Replicated, invalid: Option<IngestError>) -> Option<IngestError> {
+        if done.unavailable_series > 0 {
+            metrics::counter!(m::QUORUM_FAILURES, "cause" => "unavailable").increment(1);
+            Some(IngestError::Unavailable {
+                series: done.unavailable_series,
+                detail: done.unavailable_detail.unwrap_or_default(),
+            })
+        } else if invalid.is_some() {
+            invalid
+        } else if done.conflict_series > 0 {
+            metrics::counter!(m::QUORUM_FAILURES, "cause" => "conflict").increment(1);
+            Some(IngestError::Conflict {
+                series: done.conflict_series,
+                detail: done.conflict_detail.unwrap_or_default(),
+            })
+        } else {
+            None
+        }
+    }
+
+    async fn read_body(&self, body: Body, max: usize) -> Result<Bytes, IngestError> {
+        let timeout = self.cfg.limits.body_read_timeout;
+        let collected = tokio::time::timeout(timeout, Limited::new(body, max).collect()).await;
+        match collected {
+            Err(_) => Err(IngestError::BodyTimeout(timeout)),
+            Ok(Ok(c)) => Ok(c.to_bytes()),
+            Ok(Err(e))
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
+                Err(WireError::RequestBodyTooLarge {
+                    size: max as u64 + 1,
+                    limit: max as u64,
+                }
+                .into())
+            }
+            Ok(Err(e)) => Err(IngestError::BodyRead(e.to_string())),
+        }
+    }
+
+    fn count_received(&self, batch: &WriteBatch, tenant: &str) {
+        let acc = batch.accepted();
+        let t = tenant.to_string();
+        metrics::counter!(m::RECEIVED_SAMPLES, "tenant" => t.clone()).increment(acc.samples);
+        metrics::counter!(m::RECEIVED_HISTOGRAMS, "tenant" => t.clone()).increment(acc.histograms);
+        metrics::counter!(m::RECEIVED_EXEMPLARS, "tenant" => t.clone()).increment(acc.exemplars);
+        metrics::counter!(m::RECEIVED_METADATA).increment(batch.metadata());
+        metrics::counter!(m::SORTED_SERIES).increment(batch.sorted_series());
+        for (reason, samples) in &batch.rejected().by_reason {
+            metrics::counter!(m::DISCARDED_SAMPLES, "reason" => reason.id(), "tenant" => t.clone())
+                .increment(*samples);
+        }
+    }
+}
+
+fn log_refusal(e: &IngestError) {
+    if e.status().is_server_error() {
+        tracing::warn!(status = e.status().as_u16(), kind = e.kind(), error = %e, "remote write not fully written");
+    } else {
+        tracing::debug!(status = e.status().as_u16(), kind = e.kind(), error = %e, "remote write refused");
+    }
+}
+
+/// Most bytes read and thrown away from a refused request's body, and for how long.
+/// Like Go's net/http (256 KiB), this lets a client that is still sending see the
+/// status instead of a broken pipe, without paying for large bodies.
+const DRAIN_MAX_BYTES: usize = 256 << 10;
+const DRAIN_MAX_TIME: Duration = Duration::from_millis(500);
+
+async fn drain(mut body: Body) {
+    let _ = tokio::time::timeout(DRAIN_MAX_TIME, async {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len());
+            if seen > DRAIN_MAX_BYTES {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+fn reply(protocol: Option<Protocol>, written: Counts, error: Option<IngestError>) -> Reply {
+    Reply {
+        protocol,
+        written,
+        error,
+    }
+}

@@ -1,0 +1,357 @@
+//! The tenancy part of the configuration: `tenancy:`, `tenant_defaults:`, `tenants:`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::names::validate_tenant;
+
+/// How the tenant of a request is decided, and what may claim which tenant.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tenancy {
+    /// Headers read in order; the first present one names the tenant.
+    pub headers: Vec<String>,
+    /// Header carrying the tenant to receivers.
+    pub forward_header: String,
+    /// Tenant of requests that name none.
+    pub default_tenant: String,
+    /// A request that names no tenant (no certificate, token, header) is refused with 401
+    /// instead of going to the default tenant.
+    pub require_tenant: bool,
+    /// A request without a valid client certificate or bearer token is refused with 401,
+    /// whatever headers it carries.
+    pub require_auth: bool,
+    /// Requests for tenants not listed under `tenants:` (nor given a token) are allowed;
+    /// when false they are refused with 403.
+    pub allow_unknown_tenants: bool,
+    /// Series label that carries a tenant.
+    pub tenant_label: String,
+    /// What to do with a series whose tenant label disagrees with the request's tenant.
+    pub tenant_label_policy: LabelPolicy,
+    /// Bearer tokens: token → tenant (or `{tenant, allow_split}`). Secret: never logged.
+    pub tokens: BTreeMap<String, TokenSpec>,
+    /// A YAML file with more tokens in the same form, reloaded when it changes.
+    pub tokens_file: Option<PathBuf>,
+    /// Which field of a client certificate's subject names the tenant.
+    pub cert_field: CertField,
+}
+
+impl std::fmt::Debug for Tenancy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tenancy")
+            .field("headers", &self.headers)
+            .field("forward_header", &self.forward_header)
+            .field("default_tenant", &self.default_tenant)
+            .field("require_tenant", &self.require_tenant)
+            .field("require_auth", &self.require_auth)
+            .field("allow_unknown_tenants", &self.allow_unknown_tenants)
+            .field("tenant_label", &self.tenant_label)
+            .field("tenant_label_policy", &self.tenant_label_policy)
+            .field("tokens", &format_args!("<{} redacted>", self.tokens.len()))
+            .field("tokens_file", &self.tokens_file)
+            .field("cert_field", &self.cert_field)
+            .finish()
+    }
+}
+
+impl Default for Tenancy {
+    fn default() -> Self {
+        Tenancy {
+            headers: vec!["THANOS-TENANT".into(), "X-Scope-OrgID".into()],
+            forward_header: "THANOS-TENANT".into(),
+            default_tenant: "default-tenant".into(),
+            require_tenant: false,
+            require_auth: false,
+            allow_unknown_tenants: true,
+            tenant_label: "tenant".into(),
+            tenant_label_policy: LabelPolicy::Reject,
+            tokens: BTreeMap::new(),
+            tokens_file: None,
+            cert_field: CertField::Cn,
+        }
+    }
+}
+
+/// `tenancy.tenant_label_policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LabelPolicy {
+    /// Refuse the whole request (400) when a series' label names another tenant.
+    #[default]
+    Reject,
+    /// Set the label to the request's tenant.
+    Overwrite,
+    /// Thanos' split-tenant mode: the label's value is the series' tenant, and the label
+    /// is removed before hashing. Only for unauthenticated requests and tokens with
+    /// `allow_split`.
+    Split,
+}
+
+/// `tenancy.cert_field`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum CertField {
+    /// Subject common name.
+    #[default]
+    #[serde(rename = "CN")]
+    Cn,
+    /// Subject organisation.
+    #[serde(rename = "O")]
+    O,
+    /// Subject organisational unit.
+    #[serde(rename = "OU")]
+    Ou,
+}
+
+/// A bearer token's grant.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum TokenSpec {
+    /// Just the tenant.
+    Tenant(String),
+    /// The tenant and options.
+    Full {
+        /// Tenant the token writes as.
+        tenant: String,
+        /// May use the `split` label policy to write for other tenants.
+        #[serde(default)]
+        allow_split: bool,
+    },
+}
+
+impl std::fmt::Debug for TokenSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "TokenSpec({:?}, allow_split: {})",
+            self.tenant(),
+            self.allow_split()
+        )
+    }
+}
+
+impl TokenSpec {
+    /// The tenant.
+    pub fn tenant(&self) -> &str {
+        match self {
+            TokenSpec::Tenant(t) | TokenSpec::Full { tenant: t, .. } => t,
+        }
+    }
+
+    /// Whether the token may split.
+    pub fn allow_split(&self) -> bool {
+        matches!(
+            self,
+            TokenSpec::Full {
+                allow_split: true,
+                ..
+            }
+        )
+    }
+}
+
+/// Rules and limits of one tenant (or, under `tenant_defaults`, of every tenant).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantSpec {
+    /// Labels every series must carry.
+    pub required_labels: Vec<String>,
+    /// For these labels, the only values allowed.
+    pub allowed_label_values: BTreeMap<String, Vec<String>>,
+    /// Refuse a bare header claiming this tenant: it must come with its certificate or
+    /// token, even when `tenancy.require_auth` is off.
+    pub require_auth: bool,
+    /// Limits; unset ones fall back to `tenant_defaults`, then to the global `limits`.
+    pub limits: TenantLimits,
+}
+
+/// Per-tenant limit overrides.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantLimits {
+    /// Samples (float plus histogram) per second, sustained. Unset: unlimited.
+    pub ingestion_rate: Option<f64>,
+    /// Samples allowed in a burst above the rate (bucket size). Default: 10 s of rate.
+    pub ingestion_burst: Option<u64>,
+    /// Largest compressed body.
+    pub max_body_bytes: Option<usize>,
+    /// Most series per request.
+    pub max_series_per_request: Option<usize>,
+    /// Most samples per request.
+    pub max_samples_per_request: Option<usize>,
+    /// Most labels per series.
+    pub max_label_names_per_series: Option<usize>,
+    /// Longest label name.
+    pub max_label_name_length: Option<usize>,
+    /// Longest label value.
+    pub max_label_value_length: Option<usize>,
+}
+
+impl Tenancy {
+    /// Every tenant a token names.
+    pub fn token_tenants(&self) -> BTreeSet<&str> {
+        self.tokens.values().map(TokenSpec::tenant).collect()
+    }
+
+    /// Appends every tenancy problem to `p`.
+    pub fn check(
+        &self,
+        tenants: &BTreeMap<String, TenantSpec>,
+        defaults: &TenantSpec,
+        p: &mut Vec<String>,
+    ) {
+        if self
+            .headers
+            .iter()
+            .any(|h| axum::http::HeaderName::try_from(h.as_str()).is_err())
+        {
+            p.push("tenancy.headers: every entry must be a valid HTTP header name".into());
+        }
+        if axum::http::HeaderName::try_from(self.forward_header.as_str()).is_err() {
+            p.push("tenancy.forward_header must be a valid HTTP header name".into());
+        }
+        if let Err(e) = validate_tenant(&self.default_tenant) {
+            p.push(format!("tenancy.default_tenant: {e}"));
+        }
+        if !rwgate_wire::is_legacy_label_name(self.tenant_label.as_bytes()) {
+            p.push("tenancy.tenant_label must be a valid label name".into());
+        }
+        for (i, spec) in self.tokens.values().enumerate() {
+            if let Err(e) = validate_tenant(spec.tenant()) {
+                p.push(format!("tenancy.tokens: token #{i}: {e}"));
+            }
+        }
+        if self.tokens.keys().any(|t| t.len() < 16) {
+            p.push("tenancy.tokens: tokens must be at least 16 characters".into());
+        }
+        for (name, spec) in tenants {
+            if let Err(e) = validate_tenant(name) {
+                p.push(format!("tenants.{name}: {e}"));
+            }
+            spec.check(&format!("tenants.{name}"), p);
+        }
+        defaults.check("tenant_defaults", p);
+        if defaults.require_auth {
+            p.push(
+                "tenant_defaults.require_auth: use tenancy.require_auth for every tenant".into(),
+            );
+        }
+    }
+}
+
+impl TenantSpec {
+    fn check(&self, at: &str, p: &mut Vec<String>) {
+        for l in self
+            .required_labels
+            .iter()
+            .chain(self.allowed_label_values.keys())
+        {
+            if !rwgate_wire::is_legacy_label_name(l.as_bytes()) {
+                p.push(format!("{at}: {l:?} is not a valid label name"));
+            }
+        }
+        if let Some(rate) = self.limits.ingestion_rate
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            p.push(format!(
+                "{at}.limits.ingestion_rate must be a positive number"
+            ));
+        }
+        if self.limits.ingestion_burst == Some(0) {
+            p.push(format!("{at}.limits.ingestion_burst must be positive"));
+        }
+    }
+}
+
+/// Reads a tokens file: a YAML map of token → tenant or `{tenant, allow_split}`.
+pub fn read_tokens_file(path: &std::path::Path) -> Result<BTreeMap<String, TokenSpec>, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    if text.trim().is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    // The parser's message could quote a token: say where, not what.
+    serde_yaml_ng::from_str(&text).map_err(|e| {
+        let at = e
+            .location()
+            .map_or(String::new(), |l| format!(" at line {}", l.line()));
+        format!(
+            "{} is not a YAML map of token to tenant{at}",
+            path.display()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn full_tenancy_yaml() {
+        let c = Config::from_yaml(
+            r#"
+hashrings: /x.json
+tenancy:
+  require_auth: true
+  tenant_label_policy: split
+  cert_field: OU
+  tokens:
+    "0123456789abcdef-a": tenant-a
+    "0123456789abcdef-b": {tenant: tenant-b, allow_split: true}
+tenant_defaults:
+  limits:
+    ingestion_rate: 10000
+tenants:
+  tenant-a:
+    required_labels: [cluster]
+    allowed_label_values: {cluster: [cluster-02]}
+    require_auth: true
+    limits:
+      ingestion_burst: 50000
+"#,
+        )
+        .unwrap()
+        .validate()
+        .unwrap();
+        assert_eq!(c.tenancy.tenant_label_policy, LabelPolicy::Split);
+        assert_eq!(c.tenancy.cert_field, CertField::Ou);
+        assert!(c.tenancy.tokens["0123456789abcdef-b"].allow_split());
+        assert_eq!(c.tenants["tenant-a"].limits.ingestion_burst, Some(50000));
+        assert_eq!(c.tenant_defaults.limits.ingestion_rate, Some(10000.0));
+    }
+
+    #[test]
+    fn debug_output_redacts_tokens() {
+        let mut t = Tenancy::default();
+        t.tokens
+            .insert("super-secret-token-1".into(), TokenSpec::Tenant("a".into()));
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("super-secret"), "{shown}");
+        assert!(shown.contains("<1 redacted>"));
+    }
+
+    #[test]
+    fn tenancy_problems_are_listed() {
+        let c = Config::from_yaml(
+            "hashrings: /x.json\ntenancy:\n  tenant_label: 'bad-name'\n  tokens:\n    short: tenant-a\n    '0123456789abcdefgh': 'bad/tenant'\ntenants:\n  'a b':\n    required_labels: ['9x']\n",
+        )
+        .unwrap();
+        let err = c.validate().unwrap_err();
+        let text = err.to_string();
+        for want in [
+            "tenant_label must be a valid label name",
+            "at least 16 characters",
+            "token #0",
+            "tenants.a b",
+            "\"9x\" is not a valid label name",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in {text}");
+        }
+        assert!(
+            !text.contains("0123456789abcdefgh"),
+            "a token leaked into {text}"
+        );
+    }
+}

@@ -1,0 +1,280 @@
+//! Who is writing, and what they may write.
+//!
+//! A request's tenant comes from, in order: a verified client certificate (its subject
+//! field `tenancy.cert_field`), a bearer token (`tenancy.tokens`, `tokens_file`), the
+//! configured headers, and the default tenant. [`TenancyState::resolve`] enforces who may
+//! claim what (see docs/tenancy.md); [`rules::route`] then applies the tenant-label
+//! policy and per-tenant label rules and splits the batch by tenant; [`RateLimiter`]
+//! holds per-tenant ingestion rates. The state is rebuilt on config reload and swapped
+//! atomically.
+
+pub mod config;
+pub mod names;
+pub mod ratelimit;
+pub mod rules;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use axum::http::{HeaderMap, HeaderName, header};
+
+pub use self::config::{CertField, LabelPolicy, Tenancy, TenantLimits, TenantSpec, TokenSpec};
+pub use self::names::{TenantError, escape, validate_tenant};
+pub use self::ratelimit::RateLimiter;
+use crate::config::{Config, LimitsConfig};
+use crate::error::IngestError;
+use crate::tls::PeerIdentity;
+
+/// How a request proved its tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Nothing: a header or the default tenant.
+    None,
+    /// A bearer token.
+    Token,
+    /// A verified client certificate.
+    Certificate,
+}
+
+/// The resolved writer of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The request's tenant.
+    pub tenant: String,
+    /// How it was proven.
+    pub auth: Auth,
+    /// Whether the `split` label policy may route series to other tenants.
+    pub can_split: bool,
+}
+
+/// The tenancy configuration, ready to answer per request.
+pub struct TenancyState {
+    cfg: Tenancy,
+    headers: Vec<HeaderName>,
+    tokens: HashMap<String, TokenSpec>,
+    tenants: BTreeMap<String, TenantSpec>,
+    defaults: TenantSpec,
+    global: LimitsConfig,
+    known: HashSet<String>,
+}
+
+impl std::fmt::Debug for TenancyState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenancyState")
+            .field("cfg", &self.cfg)
+            .field("tokens", &format_args!("<{} redacted>", self.tokens.len()))
+            .field("tenants", &self.tenants.keys())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TenancyState {
+    /// Builds from a validated config, reading `tokens_file` if set.
+    pub fn build(cfg: &Config) -> Result<TenancyState, String> {
+        let t = &cfg.tenancy;
+        let mut tokens: HashMap<String, TokenSpec> = t.tokens.clone().into_iter().collect();
+        if let Some(path) = &t.tokens_file {
+            for (token, spec) in config::read_tokens_file(path)? {
+                validate_tenant(spec.tenant()).map_err(|e| format!("{}: {e}", path.display()))?;
+                tokens.insert(token, spec);
+            }
+        }
+        let mut known: HashSet<String> = cfg.tenants.keys().cloned().collect();
+        known.extend(tokens.values().map(|s| s.tenant().to_string()));
+        known.insert(t.default_tenant.clone());
+        Ok(TenancyState {
+            headers: t
+                .headers
+                .iter()
+                .filter_map(|h| HeaderName::try_from(h.as_str()).ok())
+                .collect(),
+            tokens,
+            tenants: cfg.tenants.clone(),
+            defaults: cfg.tenant_defaults.clone(),
+            global: cfg.limits.clone(),
+            known,
+            cfg: t.clone(),
+        })
+    }
+
+    /// The tenancy settings.
+    pub fn settings(&self) -> &Tenancy {
+        &self.cfg
+    }
+
+    /// Whether `tenant` is configured (listed, given a token, or the default tenant).
+    pub fn is_known(&self, tenant: &str) -> bool {
+        self.known.contains(tenant)
+    }
+
+    /// The rules of `tenant`: its own, else `tenant_defaults`.
+    pub fn spec(&self, tenant: &str) -> &TenantSpec {
+        self.tenants.get(tenant).unwrap_or(&self.defaults)
+    }
+
+    fn limit<T: Copy>(&self, tenant: &str, f: impl Fn(&TenantLimits) -> Option<T>) -> Option<T> {
+        self.tenants
+            .get(tenant)
+            .and_then(|s| f(&s.limits))
+            .or_else(|| f(&self.defaults.limits))
+    }
+
+    /// The wire limits for `tenant`: its overrides, then `tenant_defaults`, then global.
+    pub fn wire_limits(&self, tenant: &str) -> rwgate_wire::Limits {
+        let mut l = self.global.wire();
+        let or = |v: Option<usize>, d: usize| v.unwrap_or(d);
+        l.max_compressed_bytes = or(
+            self.limit(tenant, |t| t.max_body_bytes),
+            l.max_compressed_bytes,
+        );
+        l.max_series = or(
+            self.limit(tenant, |t| t.max_series_per_request),
+            l.max_series,
+        );
+        l.max_samples = or(
+            self.limit(tenant, |t| t.max_samples_per_request),
+            l.max_samples,
+        );
+        l.max_label_names = or(
+            self.limit(tenant, |t| t.max_label_names_per_series),
+            l.max_label_names,
+        );
+        l.max_label_name_len = or(
+            self.limit(tenant, |t| t.max_label_name_length),
+            l.max_label_name_len,
+        );
+        l.max_label_value_len = or(
+            self.limit(tenant, |t| t.max_label_value_length),
+            l.max_label_value_len,
+        );
+        // A tenant's body cap never exceeds the global one (memory reservations use it).
+        l.max_compressed_bytes = l.max_compressed_bytes.min(self.global.max_body_bytes);
+        l
+    }
+
+    /// `(samples per second, burst)` for `tenant`, or `None` when unlimited.
+    pub fn rate(&self, tenant: &str) -> Option<(f64, u64)> {
+        let rate = self.limit(tenant, |t| t.ingestion_rate)?;
+        let burst = self
+            .limit(tenant, |t| t.ingestion_burst)
+            .unwrap_or((rate * 10.0).ceil() as u64)
+            .max(1);
+        Some((rate, burst))
+    }
+
+    /// Decides the request's tenant and checks that it may write as that tenant.
+    pub fn resolve(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<&PeerIdentity>,
+    ) -> Result<Identity, IngestError> {
+        let unauthorized = |m: String| Err(IngestError::Unauthorized(m));
+        let cert_tenant = match peer.filter(|p| p.has_cert) {
+            Some(p) => match &p.cert_tenant {
+                Some(t) if validate_tenant(t).is_ok() => Some(t.clone()),
+                Some(t) => {
+                    return unauthorized(format!(
+                        "client certificate {:?} {} is not a valid tenant name",
+                        self.cfg.cert_field,
+                        escape(t)
+                    ));
+                }
+                None => {
+                    return unauthorized(format!(
+                        "client certificate has no {:?} in its subject",
+                        self.cfg.cert_field
+                    ));
+                }
+            },
+            None => None,
+        };
+        let token = match headers.get(header::AUTHORIZATION) {
+            Some(v) => {
+                let v = v.as_bytes();
+                let Some(secret) = v
+                    .get(..7)
+                    .filter(|s| s.eq_ignore_ascii_case(b"bearer "))
+                    .map(|_| v[7..].trim_ascii())
+                else {
+                    return unauthorized("only bearer tokens are accepted in Authorization".into());
+                };
+                match std::str::from_utf8(secret)
+                    .ok()
+                    .and_then(|s| self.tokens.get(s))
+                {
+                    Some(spec) => Some(spec),
+                    None => return unauthorized("invalid bearer token".into()),
+                }
+            }
+            None => None,
+        };
+        if let (Some(c), Some(t)) = (&cert_tenant, token)
+            && c != t.tenant()
+        {
+            return Err(IngestError::Forbidden(format!(
+                "client certificate names tenant {c} but the bearer token is for {}",
+                t.tenant()
+            )));
+        }
+        let (authed, auth) = match (&cert_tenant, token) {
+            (Some(c), _) => (Some(c.clone()), Auth::Certificate),
+            (None, Some(t)) => (Some(t.tenant().to_string()), Auth::Token),
+            (None, None) => (None, Auth::None),
+        };
+        let mut claimed = None;
+        for name in &self.headers {
+            if let Some(v) = headers.get(name) {
+                let s = std::str::from_utf8(v.as_bytes())
+                    .map_err(|_| {
+                        TenantError::BadChar(escape(&String::from_utf8_lossy(v.as_bytes())))
+                    })?
+                    .trim();
+                validate_tenant(s)?;
+                claimed = Some((name, s.to_string()));
+                break;
+            }
+        }
+        let tenant = match (authed, claimed) {
+            (Some(a), Some((name, h))) if a != h => {
+                return Err(IngestError::Forbidden(format!(
+                    "authenticated as tenant {a} but the {name} header claims tenant {h}"
+                )));
+            }
+            (Some(a), _) => a,
+            (None, claimed) => {
+                if self.cfg.require_auth {
+                    return unauthorized(
+                        "authentication required: a client certificate or a bearer token".into(),
+                    );
+                }
+                match claimed {
+                    Some((_, h)) if self.spec(&h).require_auth && self.tenants.contains_key(&h) => {
+                        return unauthorized(format!(
+                            "tenant {h} requires a client certificate or bearer token"
+                        ));
+                    }
+                    Some((_, h)) => h,
+                    None if self.cfg.require_tenant => {
+                        return unauthorized("no tenant: send a tenant header, a bearer token or a client certificate".into());
+                    }
+                    None => self.cfg.default_tenant.clone(),
+                }
+            }
+        };
+        if !self.cfg.allow_unknown_tenants && !self.is_known(&tenant) {
+            return Err(IngestError::Forbidden(format!("unknown tenant {tenant}")));
+        }
+        let can_split = match auth {
+            Auth::None => true,
+            Auth::Token => token.is_some_and(TokenSpec::allow_split),
+            Auth::Certificate => false,
+        };
+        Ok(Identity {
+            tenant,
+            auth,
+            can_split,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

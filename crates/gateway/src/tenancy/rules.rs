@@ -1,0 +1,157 @@
+//! The tenant-label policy and per-tenant label rules, applied to a decoded batch, and
+//! the split of the batch into per-tenant groups.
+
+use rwgate_wire::{Reason, SeriesRef, WriteBatch};
+
+use super::{Identity, LabelPolicy, TenancyState, escape, validate_tenant};
+use crate::error::IngestError;
+
+/// The accepted series of a batch grouped by tenant (indices into the batch).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Routed {
+    /// `(tenant, series)` in first-seen order.
+    pub groups: Vec<(String, Vec<u32>)>,
+    /// Series whose tenant label was overwritten.
+    pub overwritten: u64,
+}
+
+/// A refused series: reason, optional detail, and its tenant for the discard metric.
+pub type Refusal<'a> = (Reason, Option<String>, &'a str);
+
+/// Applies the tenant-label policy and each tenant's rules. Refused series are removed
+/// from the batch (recorded in its rejections, and reported to `on_refused`); a label
+/// naming another tenant under `reject` refuses the whole request.
+pub fn route(
+    state: &TenancyState,
+    id: &Identity,
+    batch: &mut WriteBatch,
+    mut on_refused: impl FnMut(Refusal<'_>, SeriesRef<'_>),
+) -> Result<Routed, IngestError> {
+    let cfg = state.settings();
+    let label = cfg.tenant_label.as_bytes();
+    let own = id.tenant.as_bytes();
+    let splitting = cfg.tenant_label_policy == LabelPolicy::Split && id.can_split;
+    let mut routed = Routed::default();
+
+    // Tenant of every series, as an index into `names`.
+    let mut names: Vec<String> = vec![id.tenant.clone()];
+    let mut tenant_of = vec![0u32; batch.len()];
+    let mut refused: Vec<Option<(Reason, String)>> = vec![None; batch.len()];
+
+    if !splitting && cfg.tenant_label_policy != LabelPolicy::Overwrite {
+        // reject, and split for requests that may not split: the label must agree.
+        if let Some(s) = batch
+            .iter()
+            .find(|s| s.label(label).is_some_and(|v| v != own))
+        {
+            let other = String::from_utf8_lossy(s.label(label).unwrap_or_default());
+            return Err(IngestError::TenantMismatch(format!(
+                "series {} has {}={} but the request is for tenant {}; nothing was written",
+                s.describe(),
+                cfg.tenant_label,
+                escape(&other),
+                id.tenant
+            )));
+        }
+    }
+    if splitting {
+        for i in 0..batch.len() {
+            let Some(v) = batch.series(i).label(label) else {
+                continue;
+            };
+            let t = match std::str::from_utf8(v)
+                .map_err(|_| ())
+                .and_then(|t| validate_tenant(t).map(|_| t).map_err(|_| ()))
+            {
+                Ok(t) => t.to_string(),
+                Err(()) => {
+                    let shown = escape(&String::from_utf8_lossy(v));
+                    refused[i] = Some((
+                        Reason::InvalidTenantLabel,
+                        format!("{shown} is not a valid tenant"),
+                    ));
+                    continue;
+                }
+            };
+            if !cfg.allow_unknown_tenants && !state.is_known(&t) {
+                refused[i] = Some((Reason::InvalidTenantLabel, format!("unknown tenant {t}")));
+                continue;
+            }
+            tenant_of[i] = match names.iter().position(|n| *n == t) {
+                Some(k) => k as u32,
+                None => {
+                    names.push(t);
+                    (names.len() - 1) as u32
+                }
+            };
+        }
+    }
+    if cfg.tenant_label_policy == LabelPolicy::Split {
+        // Thanos' split mode: the label is gone before hashing, for every series.
+        for i in 0..batch.len() {
+            batch.set_label(i, label, None);
+        }
+    } else if cfg.tenant_label_policy == LabelPolicy::Overwrite {
+        for i in 0..batch.len() {
+            if batch.series(i).label(label).is_some_and(|v| v != own) {
+                batch.set_label(i, label, Some(own));
+                routed.overwritten += 1;
+            }
+        }
+    }
+
+    let kept = batch.retain(|i, s| {
+        let tenant = names[tenant_of[i] as usize].as_str();
+        let problem = match refused[i].take() {
+            Some((reason, detail)) => Some((reason, Some(detail))),
+            None => check_rules(state, tenant, &s),
+        };
+        match problem {
+            None => Ok(()),
+            Some((reason, detail)) => {
+                on_refused((reason, detail.clone(), tenant), s);
+                Err((reason, detail))
+            }
+        }
+    });
+    for (new_index, old_index) in kept.iter().enumerate() {
+        let t = tenant_of[*old_index as usize] as usize;
+        match routed.groups.iter_mut().find(|(n, _)| *n == names[t]) {
+            Some((_, v)) => v.push(new_index as u32),
+            None => routed
+                .groups
+                .push((names[t].clone(), vec![new_index as u32])),
+        }
+    }
+    Ok(routed)
+}
+
+fn check_rules(
+    state: &TenancyState,
+    tenant: &str,
+    s: &SeriesRef<'_>,
+) -> Option<(Reason, Option<String>)> {
+    let spec = state.spec(tenant);
+    for required in &spec.required_labels {
+        if s.label(required.as_bytes()).is_none() {
+            return Some((
+                Reason::MissingRequiredLabel,
+                Some(format!("tenant {tenant} requires label {required}")),
+            ));
+        }
+    }
+    for (name, allowed) in &spec.allowed_label_values {
+        if let Some(v) = s.label(name.as_bytes())
+            && !allowed.iter().any(|a| a.as_bytes() == v)
+        {
+            return Some((
+                Reason::LabelValueNotAllowed,
+                Some(format!(
+                    "{name}={} is not allowed for tenant {tenant}",
+                    escape(&String::from_utf8_lossy(v))
+                )),
+            ));
+        }
+    }
+    None
+}

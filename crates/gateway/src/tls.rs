@@ -1,0 +1,258 @@
+//! TLS on the remote-write listener (rustls), with optional client-certificate
+//! verification against a CA bundle. The handshake runs off the accept loop, with a
+//! timeout, and the verified certificate's tenant travels with the connection.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::RootCertStore;
+use rustls::server::WebPkiClientVerifier;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde::Deserialize;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+use crate::config::CertField;
+
+/// `tls:` in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Server certificate chain (PEM).
+    pub cert_file: PathBuf,
+    /// Server private key (PEM).
+    pub key_file: PathBuf,
+    /// CA bundle (PEM) that client certificates must chain to.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+    /// Whether clients must present a certificate.
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+}
+
+/// `tls.client_auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// No client certificates are asked for.
+    #[default]
+    None,
+    /// A certificate is verified when presented; clients without one may use a token.
+    Optional,
+    /// Every client must present a valid certificate.
+    Require,
+}
+
+impl TlsConfig {
+    /// Appends problems to `p`.
+    pub fn check(&self, p: &mut Vec<String>) {
+        if self.client_auth != ClientAuth::None && self.client_ca_file.is_none() {
+            p.push(
+                "tls.client_ca_file is required when tls.client_auth is optional or require".into(),
+            );
+        }
+        if let Err(e) = self.server_config() {
+            p.push(format!("tls: {e}"));
+        }
+    }
+
+    /// The rustls configuration.
+    pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&self.cert_file)
+            .and_then(|it| it.collect::<Result<_, _>>())
+            .map_err(|e| format!("reading {}: {e}", self.cert_file.display()))?;
+        if certs.is_empty() {
+            return Err(format!("{} holds no certificate", self.cert_file.display()));
+        }
+        let key = PrivateKeyDer::from_pem_file(&self.key_file)
+            .map_err(|e| format!("reading {}: {e}", self.key_file.display()))?;
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?;
+        let builder = match (&self.client_ca_file, self.client_auth) {
+            (Some(ca), auth) if auth != ClientAuth::None => {
+                let mut roots = RootCertStore::empty();
+                for cert in CertificateDer::pem_file_iter(ca)
+                    .map_err(|e| format!("reading {}: {e}", ca.display()))?
+                {
+                    let cert = cert.map_err(|e| format!("reading {}: {e}", ca.display()))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| format!("{}: {e}", ca.display()))?;
+                }
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+                let verifier = if auth == ClientAuth::Optional {
+                    verifier.allow_unauthenticated()
+                } else {
+                    verifier
+                };
+                builder.with_client_cert_verifier(verifier.build().map_err(|e| e.to_string())?)
+            }
+            _ => builder.with_no_client_auth(),
+        };
+        let mut cfg = builder
+            .with_single_cert(certs, key)
+            .map_err(|e| format!("certificate and key: {e}"))?;
+        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(cfg))
+    }
+}
+
+/// Who is on the other end of a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerIdentity {
+    /// Remote address.
+    pub addr: SocketAddr,
+    /// A verified client certificate was presented.
+    pub has_cert: bool,
+    /// The tenant its subject names (`tenancy.cert_field`), if any.
+    pub cert_tenant: Option<String>,
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>>
+    for PeerIdentity
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self {
+        PeerIdentity {
+            addr: *stream.remote_addr(),
+            has_cert: false,
+            cert_tenant: None,
+        }
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>>
+    for PeerIdentity
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
+        stream.remote_addr().clone()
+    }
+}
+
+/// The subject field of a DER certificate.
+pub fn subject_field(der: &[u8], field: CertField) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let subject = cert.subject();
+    let first = match field {
+        CertField::Cn => subject.iter_common_name().next(),
+        CertField::O => subject.iter_organization().next(),
+        CertField::Ou => subject.iter_organizational_unit().next(),
+    };
+    first.and_then(|a| a.as_str().ok()).map(str::to_string)
+}
+
+/// A listener that accepts TCP, runs TLS handshakes concurrently (each bounded by a
+/// timeout) and yields finished connections with their peer identity.
+pub struct TlsListener {
+    rx: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, PeerIdentity)>,
+    local: SocketAddr,
+    _accept: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for TlsListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsListener")
+            .field("local", &self.local)
+            .finish()
+    }
+}
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshakes running at once; more connections wait in the kernel's backlog.
+const MAX_HANDSHAKES: usize = 256;
+
+impl TlsListener {
+    /// Wraps a bound listener.
+    pub fn new(
+        tcp: TcpListener,
+        cfg: Arc<rustls::ServerConfig>,
+        field: CertField,
+    ) -> std::io::Result<Self> {
+        let local = tcp.local_addr()?;
+        let acceptor = TlsAcceptor::from(cfg);
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let permits = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    return;
+                };
+                let (stream, addr) = match tcp.accept().await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%addr, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%addr, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let cert = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .cloned();
+                    let peer = PeerIdentity {
+                        addr,
+                        has_cert: cert.is_some(),
+                        cert_tenant: cert.and_then(|c| subject_field(&c, field)),
+                    };
+                    let _ = tx.send((tls, peer)).await;
+                });
+            }
+        });
+        Ok(TlsListener {
+            rx,
+            local,
+            _accept: accept,
+        })
+    }
+}
+
+impl Drop for TlsListener {
+    fn drop(&mut self) {
+        self._accept.abort();
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = PeerIdentity;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.rx.recv().await {
+            Some(conn) => conn,
+            // The accept loop ended: never yield again.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(PeerIdentity {
+            addr: self.local,
+            has_cert: false,
+            cert_tenant: None,
+        })
+    }
+}
