@@ -15,12 +15,16 @@ use rwgate_wire::proto::prometheus as v1;
 
 pub const LOOPBACK: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
 
+type RingsFn = Box<dyn Fn(&[String]) -> serde_json::Value>;
+
 pub struct Builder {
     receivers: usize,
     rf: usize,
     algorithm: &'static str,
     cfg: Config,
     load_ring: bool,
+    hashrings: Option<RingsFn>,
+    reload_config: bool,
 }
 
 pub struct Harness {
@@ -53,6 +57,16 @@ impl Builder {
         f(&mut self.cfg);
         self
     }
+    /// The hashrings file, from the receivers' URLs.
+    pub fn hashrings(mut self, f: impl Fn(&[String]) -> serde_json::Value + 'static) -> Self {
+        self.hashrings = Some(Box::new(f));
+        self
+    }
+    /// Reload tenancy settings and tokens when the tokens file changes.
+    pub fn reload_config(mut self) -> Self {
+        self.reload_config = true;
+        self
+    }
     /// Start without a loaded ring (not ready).
     pub fn without_ring(mut self) -> Self {
         self.load_ring = false;
@@ -73,11 +87,11 @@ impl Builder {
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let hashrings = dir.join("hashrings.json");
-        std::fs::write(
-            &hashrings,
-            serde_json::json!([{ "endpoints": urls, "algorithm": self.algorithm }]).to_string(),
-        )
-        .unwrap();
+        let rings_json = match &self.hashrings {
+            Some(f) => f(&urls),
+            None => serde_json::json!([{ "endpoints": urls, "algorithm": self.algorithm }]),
+        };
+        std::fs::write(&hashrings, rings_json.to_string()).unwrap();
         let mut cfg = self.cfg;
         cfg.hashrings = Some(hashrings.clone());
         cfg.replication_factor = self.rf;
@@ -87,7 +101,13 @@ impl Builder {
         if self.load_ring {
             rwgate_ring::reload::reload(&hashrings, &ring_opts, &rings).unwrap();
         }
-        let gateway = Gateway::with_rings(cfg, rings.clone(), None).unwrap();
+        let mut gateway = Gateway::with_rings(cfg, rings.clone(), None).unwrap();
+        if self.reload_config {
+            gateway = gateway.reload_config_from(rwgate_gateway::server::ConfigSource {
+                path: None,
+                overrides: Arc::new(|_| {}),
+            });
+        }
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(LOOPBACK))
             .await
             .unwrap();
@@ -138,6 +158,8 @@ impl Harness {
             algorithm: "hashmod",
             cfg,
             load_ring: true,
+            hashrings: None,
+            reload_config: false,
         }
     }
 
@@ -168,6 +190,35 @@ impl Harness {
             body,
             headers,
         }
+    }
+
+    /// Sends with the given headers (no tenant header unless given).
+    pub async fn send_with(&self, headers: &[(&str, &str)], req: &v1::WriteRequest) -> Answer {
+        let mut r = self
+            .client
+            .post(self.url())
+            .header("Content-Encoding", "snappy")
+            .body(snappy(&req.encode_to_vec()));
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let retry_after = headers
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string());
+        Answer {
+            status,
+            retry_after,
+            body: resp.text().await.unwrap(),
+            headers,
+        }
+    }
+
+    /// Requests that reached any receiver.
+    pub fn receiver_attempts(&self) -> u64 {
+        self.receivers.iter().map(|r| r.attempts()).sum()
     }
 
     pub async fn send(&self, tenant: &str, req: &v1::WriteRequest) -> Answer {
@@ -260,6 +311,30 @@ pub fn request(n: usize, samples_each: usize) -> v1::WriteRequest {
                         timestamp: 1_700_000_000_000 + k as i64 * 1000,
                     })
                     .collect(),
+                ..Default::default()
+            })
+            .collect(),
+        metadata: vec![],
+    }
+}
+
+/// A request of one series per label set, one sample each.
+pub fn request_of(series: &[&[(&str, &str)]]) -> v1::WriteRequest {
+    v1::WriteRequest {
+        timeseries: series
+            .iter()
+            .map(|labels| v1::TimeSeries {
+                labels: labels
+                    .iter()
+                    .map(|(n, v)| v1::Label {
+                        name: n.to_string(),
+                        value: v.to_string(),
+                    })
+                    .collect(),
+                samples: vec![v1::Sample {
+                    value: 1.0,
+                    timestamp: 1_700_000_000_000,
+                }],
                 ..Default::default()
             })
             .collect(),

@@ -1,0 +1,242 @@
+//! mTLS: certificates made with rcgen. The client certificate's CN picks the tenant; a
+//! certificate from another CA is refused; with `client_auth: optional` a client
+//! without a certificate may use a token.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use common::*;
+use http_body_util::{BodyExt, Full};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    SanType,
+};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rwgate_gateway::config::{ClientAuth, TlsConfig};
+use rwgate_gateway::tenancy::TokenSpec;
+
+struct Ca {
+    issuer: Issuer<'static, KeyPair>,
+    pem: String,
+}
+
+fn ca(name: &str) -> Ca {
+    let key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::default();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name.push(DnType::CommonName, name);
+    let cert = p.self_signed(&key).unwrap();
+    Ca {
+        pem: cert.pem(),
+        issuer: Issuer::new(p, key),
+    }
+}
+
+/// (certificate PEM, key PEM, certificate DER, key DER)
+fn leaf(
+    ca: &Ca,
+    cn: &str,
+    server: bool,
+) -> (
+    String,
+    String,
+    CertificateDer<'static>,
+    PrivateKeyDer<'static>,
+) {
+    let key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::default();
+    p.distinguished_name.push(DnType::CommonName, cn);
+    p.distinguished_name
+        .push(DnType::OrganizationName, "edge-cluster-02");
+    if server {
+        p.subject_alt_names = vec![
+            SanType::DnsName("localhost".try_into().unwrap()),
+            SanType::IpAddress([127, 0, 0, 1].into()),
+        ];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    } else {
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    }
+    let cert = p.signed_by(&key, &ca.issuer).unwrap();
+    let der = cert.der().clone();
+    let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    (cert.pem(), key.serialize_pem(), der, key_der)
+}
+
+struct Pki {
+    dir: std::path::PathBuf,
+    server_ca: Ca,
+}
+
+fn pki(tag: &str) -> Pki {
+    let dir = std::env::temp_dir().join(format!("rwgate-mtls-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let server_ca = ca("rwgate test CA");
+    let (cert, key, _, _) = leaf(&server_ca, "rwgate", true);
+    std::fs::write(dir.join("server.crt"), cert).unwrap();
+    std::fs::write(dir.join("server.key"), key).unwrap();
+    std::fs::write(dir.join("ca.crt"), &server_ca.pem).unwrap();
+    Pki { dir, server_ca }
+}
+
+/// Sends one remote-write request over TLS; `Err` when the connection is refused.
+async fn send_tls(
+    addr: std::net::SocketAddr,
+    ca_pem: &str,
+    client: Option<(CertificateDer<'static>, PrivateKeyDer<'static>)>,
+    headers: &[(&str, &str)],
+) -> Result<(u16, String), String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let cfg = match client {
+        Some((cert, key)) => builder.with_client_auth_cert(vec![cert], key).unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let tls = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let body = snappy(&prost::Message::encode_to_vec(&request(5, 1)));
+    let mut req = hyper::Request::post("/api/v1/receive")
+        .header("host", "localhost")
+        .header("content-encoding", "snappy");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = sender
+        .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let text = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, String::from_utf8_lossy(&text).into_owned()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificate_cn_picks_the_tenant_and_other_cas_are_refused() {
+    let p = pki("require");
+    let dir = p.dir.clone();
+    let h = Harness::builder()
+        .receivers(1)
+        .config(move |c| {
+            c.tls = Some(TlsConfig {
+                cert_file: dir.join("server.crt"),
+                key_file: dir.join("server.key"),
+                client_ca_file: Some(dir.join("ca.crt")),
+                client_auth: ClientAuth::Require,
+            });
+        })
+        .start()
+        .await;
+    let (_, _, cert, key) = leaf(&p.server_ca, "tenant-a", false);
+    let (status, body) = send_tls(
+        h.addr,
+        &p.server_ca.pem,
+        Some((cert.clone(), key.clone_key())),
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        h.receivers[0].tenant("tenant-a").series,
+        5,
+        "the CN is the tenant"
+    );
+
+    // The certificate's tenant cannot be overridden by a header.
+    let (status, _) = send_tls(
+        h.addr,
+        &p.server_ca.pem,
+        Some((cert, key)),
+        &[("THANOS-TENANT", "tenant-b")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 403);
+
+    // A certificate from another CA: the handshake is refused, nothing is forwarded.
+    let other = ca("someone else's CA");
+    let (_, _, cert, key) = leaf(&other, "tenant-a", false);
+    let refused = send_tls(h.addr, &p.server_ca.pem, Some((cert, key)), &[]).await;
+    assert!(refused.is_err(), "{refused:?}");
+    // No certificate at all under `require`: refused too.
+    let refused = send_tls(
+        h.addr,
+        &p.server_ca.pem,
+        None,
+        &[("THANOS-TENANT", "tenant-a")],
+    )
+    .await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(h.receivers[0].attempts(), 1);
+    let _ = std::fs::remove_dir_all(&p.dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn optional_client_auth_lets_token_clients_in() {
+    let p = pki("optional");
+    let dir = p.dir.clone();
+    let h = Harness::builder()
+        .receivers(1)
+        .config(move |c| {
+            c.tls = Some(TlsConfig {
+                cert_file: dir.join("server.crt"),
+                key_file: dir.join("server.key"),
+                client_ca_file: Some(dir.join("ca.crt")),
+                client_auth: ClientAuth::Optional,
+            });
+            c.tenancy.require_auth = true;
+            c.tenancy.tokens.insert(
+                "token-tenant-b-000000001".into(),
+                TokenSpec::Tenant("tenant-b".into()),
+            );
+        })
+        .start()
+        .await;
+    let (status, _) = send_tls(
+        h.addr,
+        &p.server_ca.pem,
+        None,
+        &[("Authorization", "Bearer token-tenant-b-000000001")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(h.receivers[0].tenant("tenant-b").series, 5);
+    let (status, _) = send_tls(
+        h.addr,
+        &p.server_ca.pem,
+        None,
+        &[("THANOS-TENANT", "tenant-b")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 401, "require_auth: a header alone proves nothing");
+    let _ = std::fs::remove_dir_all(&p.dir);
+}
