@@ -16,7 +16,7 @@ use rwgate_ring::series_hash;
 use rwgate_wire::Limits;
 
 /// How the receiver answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Mode {
     /// Status to answer with; non-2xx answers do not count what arrived.
     pub status: u16,
@@ -24,6 +24,10 @@ pub struct Mode {
     pub delay: Duration,
     /// Never answer.
     pub hang: bool,
+    /// Share of requests (0 to 1) answered with `fail_status` instead, at random.
+    pub fail_ratio: f64,
+    /// Status of the random failures.
+    pub fail_status: u16,
 }
 
 impl Default for Mode {
@@ -32,12 +36,14 @@ impl Default for Mode {
             status: 200,
             delay: Duration::ZERO,
             hang: false,
+            fail_ratio: 0.0,
+            fail_status: 503,
         }
     }
 }
 
 /// Per-tenant totals.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TenantTally {
     /// Requests accepted.
     pub requests: u64,
@@ -61,6 +67,7 @@ struct Shared {
     mode: Mutex<Mode>,
     recorded: Mutex<Recorded>,
     tenant_header: String,
+    track_series: bool,
 }
 
 /// A running receiver; dropping it stops it (connections are then refused).
@@ -94,17 +101,30 @@ impl DevReceiver {
         addr: SocketAddr,
         tenant_header: &str,
     ) -> std::io::Result<DevReceiver> {
+        Self::start_with(addr, tenant_header, true).await
+    }
+
+    /// Starts with every option: the tenant header, and whether to count samples per
+    /// series (off for benchmarks: it costs a hash-map update per series).
+    pub async fn start_with(
+        addr: SocketAddr,
+        tenant_header: &str,
+        track_series: bool,
+    ) -> std::io::Result<DevReceiver> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             mode: Mutex::default(),
             recorded: Mutex::default(),
             tenant_header: tenant_header.to_string(),
+            track_series,
         });
         let app = Router::new()
             .route("/api/v1/receive", post(receive))
             .route("/api/v1/write", post(receive))
             .route("/-/ready", axum::routing::get(|| async { "OK\n" }))
+            .route("/stats", axum::routing::get(stats))
+            .route("/metrics", axum::routing::get(metrics_text))
             .with_state(shared.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -152,6 +172,11 @@ impl DevReceiver {
         self.lock().attempts
     }
 
+    /// Everything counted so far.
+    pub fn stats(&self, with_series: bool) -> Stats {
+        snapshot(&self.shared, with_series)
+    }
+
     /// Stops listening; later connections are refused.
     pub fn stop(&self) {
         self.task.abort();
@@ -169,6 +194,77 @@ impl Drop for DevReceiver {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// What a receiver counted, as served at `GET /stats` (`?series=1` adds per-series
+/// counts keyed by [`series_key`] in hex).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Stats {
+    /// Per tenant.
+    pub tenants: std::collections::BTreeMap<String, TenantTally>,
+    /// Samples over all tenants.
+    pub samples: u64,
+    /// Requests that reached the handler.
+    pub attempts: u64,
+    /// Samples per series key, when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<std::collections::BTreeMap<String, u64>>,
+}
+
+fn snapshot(shared: &Shared, with_series: bool) -> Stats {
+    let rec = shared.recorded.lock().unwrap_or_else(|e| e.into_inner());
+    Stats {
+        tenants: rec
+            .tenants
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        samples: rec.tenants.values().map(|t| t.samples).sum(),
+        attempts: rec.attempts,
+        series: with_series.then(|| {
+            rec.series
+                .iter()
+                .map(|(k, v)| (format!("{k:016x}"), *v))
+                .collect()
+        }),
+    }
+}
+
+async fn stats(
+    State(shared): State<Arc<Shared>>,
+    uri: axum::http::Uri,
+) -> ([(header::HeaderName, &'static str); 1], String) {
+    let with_series = uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "series=1"));
+    let json = serde_json::to_string(&snapshot(&shared, with_series)).unwrap_or_default();
+    ([(header::CONTENT_TYPE, "application/json")], json)
+}
+
+async fn metrics_text(State(shared): State<Arc<Shared>>) -> String {
+    use std::fmt::Write as _;
+    let s = snapshot(&shared, false);
+    let mut out = String::from(
+        "# HELP rwgate_sink_received_samples_total Samples accepted, by tenant.\n# TYPE rwgate_sink_received_samples_total counter\n",
+    );
+    for (t, tally) in &s.tenants {
+        let _ = writeln!(
+            out,
+            "rwgate_sink_received_samples_total{{tenant={t:?}}} {}",
+            tally.samples
+        );
+    }
+    out.push_str("# HELP rwgate_sink_received_requests_total Requests accepted, by tenant.\n# TYPE rwgate_sink_received_requests_total counter\n");
+    for (t, tally) in &s.tenants {
+        let _ = writeln!(
+            out,
+            "rwgate_sink_received_requests_total{{tenant={t:?}}} {}",
+            tally.requests
+        );
+    }
+    out.push_str("# HELP rwgate_sink_requests_total Requests that reached the sink, answered or not.\n# TYPE rwgate_sink_requests_total counter\n");
+    let _ = writeln!(out, "rwgate_sink_requests_total {}", s.attempts);
+    out
 }
 
 async fn receive(State(shared): State<Arc<Shared>>, req: Request) -> (StatusCode, String) {
@@ -220,15 +316,29 @@ async fn receive(State(shared): State<Arc<Shared>>, req: Request) -> (StatusCode
             format!("{:?}\n", batch.rejected().first),
         );
     }
-    let status = StatusCode::from_u16(mode.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let failing = mode.fail_ratio > 0.0 && rand::random::<f64>() < mode.fail_ratio;
+    let code = if failing {
+        mode.fail_status
+    } else {
+        mode.status
+    };
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if !status.is_success() {
-        return (status, format!("dev receiver answers {}\n", mode.status));
+        return (status, format!("dev receiver answers {code}\n"));
+    }
+    let mut keys = Vec::new();
+    if shared.track_series {
+        let mut buf = Vec::new();
+        keys.extend(batch.iter().map(|s| {
+            (
+                series_hash(tenant.as_bytes(), s.labels(), &mut buf),
+                s.counts().total_samples(),
+            )
+        }));
     }
     let mut rec = shared.recorded.lock().unwrap_or_else(|e| e.into_inner());
-    let mut buf = Vec::new();
-    for s in batch.iter() {
-        let key = series_hash(tenant.as_bytes(), s.labels(), &mut buf);
-        *rec.series.entry(key).or_insert(0) += s.counts().total_samples();
+    for (key, n) in keys {
+        *rec.series.entry(key).or_insert(0) += n;
     }
     let t = rec.tenants.entry(tenant).or_default();
     t.requests += 1;

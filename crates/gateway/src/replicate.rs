@@ -8,6 +8,15 @@ use rwgate_wire::{Counts, Encoder, WriteBatch};
 
 use crate::forward::{Forwarder, Outcome};
 
+thread_local! {
+    /// One encoder per runtime thread: its buffers are reused by every request the
+    /// thread encodes (no fresh allocation, page faults or zeroing per request).
+    static ENCODER: std::cell::RefCell<Encoder> = std::cell::RefCell::new(Encoder::new());
+}
+
+/// Encoder buffers larger than this are dropped after use instead of kept.
+const ENCODER_KEEP_BYTES: usize = 16 << 20;
+
 /// What happened to a batch's series.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Replicated {
@@ -61,35 +70,39 @@ pub async fn replicate(
         groups[ep as usize].push((slot / rf) as u32);
     }
 
-    let mut encoder = Encoder::new();
     let mut tasks = Vec::new();
-    for (ep, members) in groups.iter().enumerate() {
-        if members.is_empty() {
-            continue;
-        }
-        let endpoint = &endpoints[ep];
-        let body = match encoder.encode(batch, series_of(series, members)) {
-            Ok(b) => b,
-            Err(e) => {
-                tasks.push((ep, None, Some(Outcome::Unavailable(e.to_string()))));
+    ENCODER.with_borrow_mut(|encoder| {
+        for (ep, members) in groups.iter().enumerate() {
+            if members.is_empty() {
                 continue;
             }
-        };
-        let (fw, address, url, tenant) = (
-            forwarder.clone(),
-            endpoint.address.clone(),
-            endpoint.url.clone(),
-            tenant.to_string(),
-        );
-        // Spawned, so the sends run in parallel on all cores and finish even if the
-        // client goes away: a forward never stops half-way.
-        let handle =
-            tokio::spawn(async move { fw.send(&address, &url, &tenant, body, deadline).await });
-        tasks.push((ep, Some(handle), None));
-    }
-    // The encoder's buffers are as large as the largest request; free them before
-    // waiting on receivers.
-    drop(encoder);
+            let endpoint = &endpoints[ep];
+            let body = match encoder.encode(batch, series_of(series, members)) {
+                Ok(b) => b,
+                Err(e) => {
+                    tasks.push((ep, None, Some(Outcome::Unavailable(e.to_string()))));
+                    continue;
+                }
+            };
+
+            let (fw, address, url, tenant) = (
+                forwarder.clone(),
+                endpoint.address.clone(),
+                endpoint.url.clone(),
+                tenant.to_string(),
+            );
+            // Spawned, so the sends run in parallel on all cores and finish even if the
+            // client goes away: a forward never stops half-way.
+            let handle =
+                tokio::spawn(async move { fw.send(&address, &url, &tenant, body, deadline).await });
+            tasks.push((ep, Some(handle), None));
+        }
+        // Keep the buffers for the next request on this thread, unless an unusually large
+        // request grew them.
+        if encoder.capacity() > ENCODER_KEEP_BYTES {
+            *encoder = Encoder::new();
+        }
+    });
 
     let mut ok = vec![0u8; series.len()];
     let mut refused = vec![0u8; series.len()];

@@ -441,13 +441,17 @@ pub(crate) struct Builder<'l> {
 
 impl<'l> Builder<'l> {
     pub(crate) fn new(protocol: Protocol, body: Bytes, limits: &'l Limits, now_ms: i64) -> Self {
+        // Sized from the body so the index vectors rarely grow: a label takes at least
+        // ~20 bytes on the wire in practice, a series ~150 (estimates, not limits).
+        let labels = Vec::with_capacity(body.len() / 24);
+        let series = Vec::with_capacity((body.len() / 150).min(limits.max_series));
         Builder {
             batch: WriteBatch {
                 protocol,
                 body,
                 scratch: Vec::new(),
-                labels: Vec::new(),
-                series: Vec::new(),
+                labels,
+                series,
                 accepted: Counts::default(),
                 rejected: Rejections::default(),
                 metadata: 0,

@@ -63,6 +63,11 @@ impl Encoder {
         &self.raw
     }
 
+    /// Bytes held by the reusable buffers.
+    pub fn capacity(&self) -> usize {
+        self.raw.capacity() + self.compressed.capacity()
+    }
+
     /// [`Encoder::encode_raw`], snappy-compressed into a new `Bytes` (cheap to clone for
     /// retries and replicas).
     pub fn encode<I>(&mut self, batch: &WriteBatch, series: I) -> Result<Bytes, EncodeError>
@@ -91,7 +96,11 @@ fn compress_into(
     raw: &[u8],
     scratch: &mut Vec<u8>,
 ) -> Result<Bytes, EncodeError> {
-    scratch.resize(snap::raw::max_compress_len(raw.len()), 0);
-    let n = snappy.compress(raw, scratch)?;
+    let need = snap::raw::max_compress_len(raw.len());
+    // Grow only: the scratch stays initialised, so reuse costs no zeroing.
+    if scratch.len() < need {
+        scratch.resize(need, 0);
+    }
+    let n = snappy.compress(raw, &mut scratch[..need])?;
     Ok(Bytes::copy_from_slice(&scratch[..n]))
 }

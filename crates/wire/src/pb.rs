@@ -122,6 +122,25 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Fast path for the commonest shape on the wire: a length-delimited field whose tag
+    /// is the single byte `tag` and whose length fits one byte. Returns the payload range
+    /// and advances; `None` (without advancing) for anything else, which the caller
+    /// then reads with [`Reader::next_field`].
+    #[inline]
+    pub(crate) fn short_len_field(&mut self, tag: u8) -> Option<Range<usize>> {
+        let head = self.buf.get(self.pos..self.pos + 2)?;
+        if head[0] != tag || head[1] >= 0x80 {
+            return None;
+        }
+        let start = self.pos + 2;
+        let end = start + head[1] as usize;
+        if end > self.end {
+            return None;
+        }
+        self.pos = end;
+        Some(start..end)
+    }
+
     fn varint(&mut self) -> Result<u64, PbError> {
         let start = self.pos;
         let mut value: u64 = 0;

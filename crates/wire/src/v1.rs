@@ -38,8 +38,31 @@ pub(crate) fn decode(body: Bytes, limits: &Limits, now_ms: i64) -> Result<WriteB
     Ok(b.finish())
 }
 
+/// Reads a `Label` laid out as every sender writes it: `0x0a len name 0x12 len value`
+/// with one-byte lengths, filling `range` exactly. `None` for any other layout.
+#[inline]
+fn label_fast(buf: &[u8], range: &Range<usize>) -> Option<LabelRef> {
+    let b = buf.get(range.clone())?;
+    if b.len() < 4 || b[0] != 0x0a || b[1] >= 0x80 {
+        return None;
+    }
+    let n = b[1] as usize;
+    let v_at = 2 + n;
+    let (&tag, &v) = (b.get(v_at)?, b.get(v_at + 1)?);
+    if tag != 0x12 || v >= 0x80 || v_at + 2 + v as usize != b.len() {
+        return None;
+    }
+    Some(LabelRef {
+        name: Span::of(range.start + 2..range.start + v_at),
+        value: Span::of(range.start + v_at + 2..range.end),
+    })
+}
+
 /// Reads the `name` and `value` of a `Label` message.
 pub(crate) fn label(buf: &[u8], range: Range<usize>) -> Result<LabelRef, PbError> {
+    if let Some(l) = label_fast(buf, &range) {
+        return Ok(l);
+    }
     let empty = Span::of(range.start..range.start);
     let mut out = LabelRef {
         name: empty,
@@ -75,7 +98,24 @@ fn series(b: &mut Builder<'_>, buf: &[u8], range: Range<usize>) -> Result<(), Wi
     let mut counts = Counts::default();
     let mut invalid: Option<Invalid> = None;
     let mut r = Reader::new(buf, range.clone());
-    while let Some(f) = r.next_field().map_err(&pb_err)? {
+    let checks_time = b.checks_time();
+    loop {
+        // Fast paths for labels and samples, which are nearly all of a request.
+        if let Some(l) = r.short_len_field(0x0a) {
+            let l = label(buf, l).map_err(&pb_err)?;
+            if seen <= b.limits.max_label_names {
+                b.batch.labels.push(l);
+            }
+            seen += 1;
+            continue;
+        }
+        if !checks_time && r.short_len_field(0x12).is_some() {
+            counts.samples += 1;
+            continue;
+        }
+        let Some(f) = r.next_field().map_err(&pb_err)? else {
+            break;
+        };
         match f.number {
             1 => {
                 let l = label(buf, f.len_range().map_err(&pb_err)?).map_err(&pb_err)?;
@@ -87,7 +127,7 @@ fn series(b: &mut Builder<'_>, buf: &[u8], range: Range<usize>) -> Result<(), Wi
             2 => {
                 let sample = f.len_range().map_err(&pb_err)?;
                 counts.samples += 1;
-                if b.checks_time() && invalid.is_none() {
+                if checks_time && invalid.is_none() {
                     let ts = sample_timestamp(buf, sample).map_err(&pb_err)?;
                     invalid = b.check_time(ts).err().map(Invalid::from);
                 }

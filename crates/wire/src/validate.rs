@@ -56,7 +56,7 @@ pub(crate) fn labels(
         if value.len() > limits.max_label_value_len {
             return Err(Reason::LabelValueTooLong.into());
         }
-        let is_metric_name = name == METRIC_NAME;
+        let is_metric_name = is_metric_name_label(name);
         match limits.name_validation {
             NameValidation::Legacy => {
                 if !is_legacy_label_name(name) {
@@ -72,15 +72,16 @@ pub(crate) fn labels(
                 }
             }
         }
-        if std::str::from_utf8(value).is_err() {
+        if !value.is_ascii() && std::str::from_utf8(value).is_err() {
             return Err(Reason::InvalidUtf8.into());
         }
         has_name |= is_metric_name;
         if i > 0 {
-            if name == prev {
-                return Err(Reason::DuplicateLabelNames.into());
+            match cmp_names(name, prev) {
+                std::cmp::Ordering::Equal => return Err(Reason::DuplicateLabelNames.into()),
+                std::cmp::Ordering::Less => sorted = false,
+                std::cmp::Ordering::Greater => {}
             }
-            sorted &= name > prev;
         }
         prev = name;
     }
@@ -102,28 +103,67 @@ pub(crate) fn labels(
     Ok(sorted)
 }
 
-/// `[a-zA-Z_][a-zA-Z0-9_]*`
-pub fn is_legacy_label_name(name: &[u8]) -> bool {
+/// `name == "__name__"` as one 8-byte comparison.
+#[inline]
+fn is_metric_name_label(name: &[u8]) -> bool {
+    name.len() == 8 && name == METRIC_NAME
+}
+
+/// Byte-wise order; sorted label names nearly always differ in their first byte, which
+/// settles most comparisons without a call into `memcmp`.
+#[inline]
+fn cmp_names(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    match (a.first(), b.first()) {
+        (Some(x), Some(y)) if x != y => x.cmp(y),
+        _ => a.cmp(b),
+    }
+}
+
+/// Character classes of the legacy charsets, one table lookup per byte.
+const LABEL_FIRST: u8 = 1;
+const LABEL_REST: u8 = 2;
+const METRIC_FIRST: u8 = 4;
+const METRIC_REST: u8 = 8;
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        let alpha = b.is_ascii_alphabetic() || b == b'_';
+        let digit = b.is_ascii_digit();
+        let mut v = 0;
+        if alpha {
+            v |= LABEL_FIRST | LABEL_REST | METRIC_FIRST | METRIC_REST;
+        }
+        if digit {
+            v |= LABEL_REST | METRIC_REST;
+        }
+        if b == b':' {
+            v |= METRIC_FIRST | METRIC_REST;
+        }
+        t[c] = v;
+        c += 1;
+    }
+    t
+};
+
+fn charset(name: &[u8], first: u8, rest: u8) -> bool {
     match name.split_first() {
-        Some((first, rest)) => {
-            (first.is_ascii_alphabetic() || *first == b'_')
-                && rest.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        Some((f, tail)) => {
+            CLASS[*f as usize] & first != 0 && tail.iter().all(|b| CLASS[*b as usize] & rest != 0)
         }
         None => false,
     }
 }
 
+/// `[a-zA-Z_][a-zA-Z0-9_]*`
+pub fn is_legacy_label_name(name: &[u8]) -> bool {
+    charset(name, LABEL_FIRST, LABEL_REST)
+}
+
 /// `[a-zA-Z_:][a-zA-Z0-9_:]*`
 pub fn is_legacy_metric_name(name: &[u8]) -> bool {
-    match name.split_first() {
-        Some((first, rest)) => {
-            (first.is_ascii_alphabetic() || *first == b'_' || *first == b':')
-                && rest
-                    .iter()
-                    .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b':')
-        }
-        None => false,
-    }
+    charset(name, METRIC_FIRST, METRIC_REST)
 }
 
 #[cfg(test)]

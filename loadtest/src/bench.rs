@@ -1,0 +1,488 @@
+//! `rwgate-load bench`: the same load through rwgate and through vmagent, relaying to the
+//! same sinks, each a separate process on loopback, measured side by side.
+//!
+//! For each relay and offered rate: a fresh relay process, then `rwgate-load push` (its
+//! own process, so its CPU is its own) for the duration, then wait until the sinks stop
+//! receiving. Delivered samples/s = samples the sinks received / (time from the start of
+//! the push until the last one arrived). Relay CPU from `/proc/<pid>/stat`, peak RSS from
+//! `VmHWM`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::push::Report;
+use crate::workload::Workload;
+
+/// Bench options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Seconds of load per measurement.
+    #[arg(long, value_parser = humantime_serde::re::humantime::parse_duration, default_value = "10s")]
+    pub duration: Duration,
+    /// Offered rates in samples/s, comma separated; 0 = as fast as possible.
+    #[arg(long, value_delimiter = ',', default_value = "250000,500000,1000000,0")]
+    pub rates: Vec<f64>,
+    /// Scenario file for the workload (default: the edge-cluster scenario's numbers).
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// Requests in flight from the generator.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Sinks behind rwgate's hashring (vmagent, which cannot shard by URL in the Debian
+    /// version, relays to the first).
+    #[arg(long, default_value_t = 3)]
+    pub sinks: usize,
+    /// The rwgate binary (default: next to this one).
+    #[arg(long)]
+    pub rwgate: Option<PathBuf>,
+    /// The vmagent binary (skipped when not found).
+    #[arg(long, default_value = "vmagent")]
+    pub vmagent: PathBuf,
+    /// Where the markdown table and the SVG plot go.
+    #[arg(long, default_value = "docs/bench")]
+    pub out: PathBuf,
+}
+
+/// One measurement.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Row {
+    /// `rwgate` or `vmagent`.
+    pub relay: String,
+    /// Offered samples/s (0 = as fast as possible).
+    pub offered: f64,
+    /// What the generator managed to send, samples/s.
+    pub sent: f64,
+    /// Acknowledged by the relay, samples/s.
+    pub acked: f64,
+    /// Received by the sinks, samples/s.
+    pub delivered: f64,
+    /// Relay CPU seconds per million delivered samples.
+    pub cpu_per_million: f64,
+    /// Delivered samples per relay CPU-second.
+    pub per_cpu_second: f64,
+    /// Relay CPU use, in cores.
+    pub cores: f64,
+    /// Peak RSS of the relay, MiB.
+    pub peak_rss_mib: f64,
+    /// Generator CPU seconds.
+    pub generator_cpu: f64,
+    /// Non-2xx answers and errors seen by the generator.
+    pub failures: u64,
+}
+
+struct Proc {
+    child: Child,
+}
+
+impl Proc {
+    fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn wait_http_ok(url: &str, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(body) = http_get(url)
+            && !body.is_empty()
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{url} did not become ready"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A minimal blocking HTTP/1.0 GET on loopback, body of a 200 answer.
+fn http_get(url: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let mut s = std::net::TcpStream::connect(host).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let (head, body) = out.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200")
+        .then(|| body.to_string())
+        .or_else(|| head.starts_with("HTTP/1.0 200").then(|| body.to_string()))
+}
+
+fn sink_samples(addrs: &[String]) -> u64 {
+    addrs
+        .iter()
+        .filter_map(|a| http_get(&format!("http://{a}/stats")))
+        .filter_map(|b| serde_json::from_str::<rwgate_gateway::receiver::Stats>(&b).ok())
+        .map(|s| s.samples)
+        .sum()
+}
+
+fn start_sink(me: &Path) -> Result<(Proc, String), String> {
+    let mut child = Command::new(me)
+        .args(["sink", "--listen", "127.0.0.1:0", "--no-series"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("starting a sink: {e}"))?;
+    let stdout = child.stdout.take().ok_or("sink stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .ok_or("sink did not print its address")?
+        .to_string();
+    Ok((Proc { child }, addr))
+}
+
+fn start_rwgate(bin: &Path, sinks: &[String], dir: &Path) -> Result<(Proc, String), String> {
+    let urls: Vec<String> = sinks
+        .iter()
+        .map(|a| format!("http://{a}/api/v1/receive"))
+        .collect();
+    let rings = dir.join("hashrings.json");
+    std::fs::write(
+        &rings,
+        serde_json::json!([{ "endpoints": urls }]).to_string(),
+    )
+    .map_err(|e| e.to_string())?;
+    let (port, admin) = (
+        free_port().map_err(|e| e.to_string())?,
+        free_port().map_err(|e| e.to_string())?,
+    );
+    let child = Command::new(bin)
+        .arg("serve")
+        .arg("--hashrings")
+        .arg(&rings)
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--admin-listen",
+            &format!("127.0.0.1:{admin}"),
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", bin.display()))?;
+    let p = Proc { child };
+    wait_http_ok(
+        &format!("http://127.0.0.1:{admin}/-/ready"),
+        Duration::from_secs(10),
+    )?;
+    Ok((p, format!("http://127.0.0.1:{port}/api/v1/receive")))
+}
+
+fn start_vmagent(bin: &Path, sink: &str, dir: &Path) -> Result<(Proc, String), String> {
+    let port = free_port().map_err(|e| e.to_string())?;
+    let child = Command::new(bin)
+        .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+        .arg(format!("-remoteWrite.url=http://{sink}/api/v1/receive"))
+        .arg(format!(
+            "-remoteWrite.tmpDataPath={}",
+            dir.join("vmagent").display()
+        ))
+        .arg("-loggerLevel=ERROR")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", bin.display()))?;
+    let p = Proc { child };
+    wait_http_ok(
+        &format!("http://127.0.0.1:{port}/health"),
+        Duration::from_secs(10),
+    )?;
+    Ok((p, format!("http://127.0.0.1:{port}/api/v1/write")))
+}
+
+fn push(
+    me: &Path,
+    url: &str,
+    w: &Workload,
+    rate: f64,
+    duration: Duration,
+) -> Result<Report, String> {
+    let scenario = serde_json::json!({
+        "tenants": w.tenants, "tenant_header": w.tenant_header, "series": w.series,
+        "labels": w.labels, "samples_per_series": w.samples_per_series, "batch": w.batch,
+        "concurrency": w.concurrency, "rate": rate, "duration": format!("{}ms", duration.as_millis()),
+        "protocol": "v1",
+    });
+    let file =
+        std::env::temp_dir().join(format!("rwgate-bench-scenario-{}.yaml", std::process::id()));
+    std::fs::write(&file, scenario.to_string()).map_err(|e| e.to_string())?;
+    let out = Command::new(me)
+        .args(["push", "--json", "--url", url, "--scenario"])
+        .arg(&file)
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| format!("running push: {e}"))?;
+    serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("push report: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// What a measurement runs against.
+struct Target<'a> {
+    relay: &'a str,
+    pid: String,
+    url: String,
+    sinks: &'a [String],
+}
+
+fn measure(
+    t: &Target<'_>,
+    me: &Path,
+    w: &Workload,
+    rate: f64,
+    duration: Duration,
+) -> Result<Row, String> {
+    let (relay, pid, url, sinks) = (t.relay, t.pid.as_str(), t.url.as_str(), t.sinks);
+    let before = sink_samples(sinks);
+    let cpu0 = crate::proc::cpu_seconds(pid).unwrap_or(0.0);
+    let t0 = Instant::now();
+    let report = push(me, url, w, rate, duration)?;
+    // Wait for the relay to deliver what it acknowledged.
+    let mut last = sink_samples(sinks);
+    let mut last_change = Instant::now();
+    let flush_deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < flush_deadline && last_change.elapsed() < Duration::from_millis(1500) {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = sink_samples(sinks);
+        if now != last {
+            last = now;
+            last_change = Instant::now();
+        }
+    }
+    let wall = (t0.elapsed() - last_change.elapsed())
+        .as_secs_f64()
+        .max(1e-9);
+    let delivered = last.saturating_sub(before) as f64;
+    let cpu = crate::proc::cpu_seconds(pid).unwrap_or(0.0) - cpu0;
+    let failures = report.errors
+        + report
+            .status
+            .iter()
+            .filter(|(c, _)| !(200..300).contains(*c))
+            .map(|(_, n)| n)
+            .sum::<u64>();
+    Ok(Row {
+        relay: relay.to_string(),
+        offered: rate,
+        sent: report.sent_per_second,
+        acked: report.acked_per_second,
+        delivered: delivered / wall,
+        cpu_per_million: if delivered > 0.0 {
+            cpu / delivered * 1e6
+        } else {
+            0.0
+        },
+        per_cpu_second: if cpu > 0.0 { delivered / cpu } else { 0.0 },
+        cores: cpu / wall,
+        peak_rss_mib: crate::proc::peak_rss_bytes(pid).unwrap_or(0) as f64 / (1 << 20) as f64,
+        generator_cpu: report.generator_cpu_seconds,
+        failures,
+    })
+}
+
+/// Runs the whole benchmark and writes `<out>/relay.md` and `<out>/relay.svg`.
+pub fn run(args: &BenchArgs) -> Result<String, String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let rwgate = args
+        .rwgate
+        .clone()
+        .unwrap_or_else(|| me.with_file_name("rwgate"));
+    if !rwgate.exists() {
+        return Err(format!(
+            "{} not found: build it with `cargo build --release`",
+            rwgate.display()
+        ));
+    }
+    let mut w = match &args.scenario {
+        Some(p) => Workload::from_file(p).map_err(|e| e.to_string())?,
+        None => Workload::default(),
+    };
+    w.concurrency = args.concurrency;
+    let dir = std::env::temp_dir().join(format!("rwgate-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mut sinks = Vec::new();
+    let mut addrs = Vec::new();
+    for _ in 0..args.sinks.max(1) {
+        let (p, a) = start_sink(&me)?;
+        sinks.push(p);
+        addrs.push(a);
+    }
+    let has_vmagent = Command::new(&args.vmagent)
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    let mut rows = Vec::new();
+    for &rate in &args.rates {
+        let (p, url) = start_rwgate(&rwgate, &addrs, &dir)?;
+        let t = Target {
+            relay: "rwgate",
+            pid: p.pid(),
+            url,
+            sinks: &addrs,
+        };
+        rows.push(measure(&t, &me, &w, rate, args.duration)?);
+        drop(p);
+        if has_vmagent {
+            let _ = std::fs::remove_dir_all(dir.join("vmagent"));
+            let (p, url) = start_vmagent(&args.vmagent, &addrs[0], &dir)?;
+            let t = Target {
+                relay: "vmagent",
+                pid: p.pid(),
+                url,
+                sinks: &addrs,
+            };
+            rows.push(measure(&t, &me, &w, rate, args.duration)?);
+        }
+    }
+    drop(sinks);
+    let _ = std::fs::remove_dir_all(&dir);
+    let table = render(&rows, &w, args, has_vmagent);
+    std::fs::create_dir_all(&args.out).map_err(|e| e.to_string())?;
+    std::fs::write(args.out.join("relay.md"), &table).map_err(|e| e.to_string())?;
+    crate::bench::plot(&rows, &args.out.join("relay.svg"))?;
+    Ok(table)
+}
+
+fn render(rows: &[Row], w: &Workload, args: &BenchArgs, has_vmagent: bool) -> String {
+    let mut s = format!(
+        "Workload: {} tenant(s) x {} series, {} labels, {} samples per series per request, {} series per request, {} concurrent requests, {}s per measurement. rwgate: RF 1 over {} sinks; vmagent: one remote-write URL.\n\n",
+        w.tenants.len(),
+        w.series,
+        w.labels,
+        w.samples_per_series,
+        w.batch,
+        w.concurrency,
+        args.duration.as_secs(),
+        args.sinks
+    );
+    s.push_str("| relay | offered samples/s | sent/s | acked/s | delivered/s | relay CPU s per 1M | samples per CPU-s | relay cores | peak RSS MiB | generator CPU s | failed requests |\n");
+    s.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    for r in rows {
+        let offered = if r.offered == 0.0 {
+            "max".to_string()
+        } else {
+            format!("{:.0}", r.offered)
+        };
+        s.push_str(&format!(
+            "| {} | {} | {:.0} | {:.0} | {:.0} | {:.3} | {:.0} | {:.2} | {:.1} | {:.2} | {} |\n",
+            r.relay,
+            offered,
+            r.sent,
+            r.acked,
+            r.delivered,
+            r.cpu_per_million,
+            r.per_cpu_second,
+            r.cores,
+            r.peak_rss_mib,
+            r.generator_cpu,
+            r.failures
+        ));
+    }
+    if has_vmagent {
+        let at_max = |relay: &str| rows.iter().rfind(|r| r.relay == relay && r.offered == 0.0);
+        if let (Some(a), Some(b)) = (at_max("rwgate"), at_max("vmagent")) {
+            s.push_str(&format!(
+                "\nAt maximum offered load: rwgate delivers {:.2}x vmagent's samples/s ({:.0} vs {:.0}) and uses {:.2}x less CPU per sample ({:.3} vs {:.3} CPU-s per 1M).\n",
+                a.delivered / b.delivered.max(1e-9),
+                a.delivered,
+                b.delivered,
+                b.cpu_per_million / a.cpu_per_million.max(1e-9),
+                a.cpu_per_million,
+                b.cpu_per_million
+            ));
+        }
+    } else {
+        s.push_str("\nvmagent was not found: install Debian's victoria-metrics package for the comparison.\n");
+    }
+    s
+}
+
+/// Delivered samples/s against offered load, one line per relay.
+pub fn plot(rows: &[Row], path: &Path) -> Result<(), String> {
+    use plotters::prelude::*;
+    let root = SVGBackend::new(path, (720, 420)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let x_of = |r: &Row| if r.offered == 0.0 { r.sent } else { r.offered } / 1e6;
+    let xmax = rows.iter().map(x_of).fold(0.1, f64::max) * 1.1;
+    let ymax = rows.iter().map(|r| r.delivered / 1e6).fold(0.1, f64::max) * 1.1;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "delivered vs offered load (2 cores, loopback)",
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..xmax, 0.0..ymax)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("offered (max: what the generator sent), M samples/s")
+        .y_desc("delivered, M samples/s")
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (relay, color) in [("rwgate", RED), ("vmagent", BLUE)] {
+        let mut pts: Vec<(f64, f64)> = rows
+            .iter()
+            .filter(|r| r.relay == relay)
+            .map(|r| (x_of(r), r.delivered / 1e6))
+            .collect();
+        if pts.is_empty() {
+            continue;
+        }
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        chart
+            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(relay)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        chart
+            .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))
+            .map_err(|e| e.to_string())?;
+    }
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.8))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())
+}

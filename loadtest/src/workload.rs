@@ -1,0 +1,297 @@
+//! What to send: tenants, series, labels, batching, rate; and the pre-built bodies.
+
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use prost::Message;
+use rwgate_wire::proto::{prometheus as v1, v2};
+use serde::Deserialize;
+
+/// Remote-write protocol of the generated requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    /// Remote write 1.0.
+    #[default]
+    V1,
+    /// Remote write 2.0.
+    V2,
+}
+
+/// A workload. Every field is also a `push` flag and a scenario-file key.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Workload {
+    /// Tenants, each with the same series set.
+    pub tenants: Vec<String>,
+    /// Header naming the tenant.
+    pub tenant_header: String,
+    /// Bearer tokens, `tenant=token` (the tenant header is then not sent).
+    pub tokens: Vec<String>,
+    /// Distinct series per tenant.
+    pub series: usize,
+    /// Labels per series, `__name__` included (at least 3).
+    pub labels: usize,
+    /// Samples per series in each request.
+    pub samples_per_series: usize,
+    /// Series per request.
+    pub batch: usize,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Target samples per second; 0 sends as fast as possible.
+    pub rate: f64,
+    /// How long to send.
+    #[serde(with = "humantime_serde")]
+    pub duration: Option<Duration>,
+    /// How many requests to send (whichever of duration and requests ends first).
+    pub requests: Option<u64>,
+    /// Protocol.
+    pub protocol: Proto,
+    /// Share of series replaced by new ones on each pass over the series set (0 to 1).
+    pub churn: f64,
+    /// Seed of label values.
+    pub seed: u64,
+}
+
+impl Default for Workload {
+    fn default() -> Self {
+        Workload {
+            tenants: vec!["tenant-a".into()],
+            tenant_header: "THANOS-TENANT".into(),
+            tokens: vec![],
+            series: 5000,
+            labels: 10,
+            samples_per_series: 2,
+            batch: 5000,
+            concurrency: 4,
+            rate: 0.0,
+            duration: Some(Duration::from_secs(10)),
+            requests: None,
+            protocol: Proto::V1,
+            churn: 0.0,
+            seed: 1,
+        }
+    }
+}
+
+/// Reading a scenario failed.
+#[derive(Debug, thiserror::Error)]
+#[error("scenario {path}: {message}")]
+pub struct ScenarioError {
+    path: String,
+    message: String,
+}
+
+impl Workload {
+    /// Reads a scenario file (YAML with the keys of [`Workload`]).
+    pub fn from_file(path: &Path) -> Result<Workload, ScenarioError> {
+        let err = |message: String| ScenarioError {
+            path: path.display().to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        serde_yaml_ng::from_str(&text).map_err(|e| err(e.to_string()))
+    }
+
+    /// The token of `tenant`, if any.
+    pub fn token_of(&self, tenant: &str) -> Option<&str> {
+        self.tokens.iter().find_map(|t| {
+            t.split_once('=')
+                .filter(|(name, _)| *name == tenant)
+                .map(|(_, tok)| tok)
+        })
+    }
+
+    /// Passes over the series set that are built (several when series churn).
+    pub fn passes(&self) -> usize {
+        if self.churn > 0.0 { 10 } else { 1 }
+    }
+
+    /// Sorted labels of series `id` of a tenant.
+    pub fn labels_of(&self, id: usize) -> Vec<(String, String)> {
+        let mut l = vec![
+            (
+                "__name__".to_string(),
+                format!("rwgate_load_metric_{}", id % 100),
+            ),
+            ("instance".to_string(), format!("host-{}:9100", id % 256)),
+            ("series".to_string(), id.to_string()),
+        ];
+        for j in 0..self.labels.saturating_sub(3) {
+            let v = (id as u64)
+                .wrapping_mul(31)
+                .wrapping_add(j as u64 * 7)
+                .wrapping_add(self.seed)
+                % 97;
+            l.push((format!("label_{j:02}"), format!("value-{v}")));
+        }
+        l.sort();
+        l
+    }
+
+    /// The series ids of pass `p`: churned ones are new on every pass.
+    pub fn ids_of_pass(&self, p: usize) -> Vec<usize> {
+        let stable = (self.series as f64 * (1.0 - self.churn.clamp(0.0, 1.0))).round() as usize;
+        (0..self.series)
+            .map(|i| if i < stable { i } else { i + p * self.series })
+            .collect()
+    }
+}
+
+/// One pre-built request.
+#[derive(Debug, Clone)]
+pub struct Payload {
+    /// Index into [`Workload::tenants`].
+    pub tenant: usize,
+    /// Snappy-compressed body.
+    pub body: Bytes,
+    /// Samples it carries.
+    pub samples: u64,
+    /// Series ids it carries.
+    pub ids: Vec<usize>,
+}
+
+const BASE_TS: i64 = 1_700_000_000_000;
+
+/// Builds every request body of the workload, interleaving tenants.
+pub fn build(w: &Workload) -> Vec<Payload> {
+    let mut out = Vec::new();
+    let batch = w.batch.max(1);
+    for pass in 0..w.passes() {
+        let ids = w.ids_of_pass(pass);
+        let chunks: Vec<&[usize]> = ids.chunks(batch).collect();
+        for chunk in &chunks {
+            for tenant in 0..w.tenants.len() {
+                let ts = BASE_TS + (pass * w.samples_per_series) as i64 * 1000;
+                let raw = match w.protocol {
+                    Proto::V1 => v1_body(w, chunk, ts),
+                    Proto::V2 => v2_body(w, chunk, ts),
+                };
+                let body = snap::raw::Encoder::new()
+                    .compress_vec(&raw)
+                    .map(Bytes::from)
+                    .unwrap_or_default();
+                out.push(Payload {
+                    tenant,
+                    body,
+                    samples: (chunk.len() * w.samples_per_series) as u64,
+                    ids: chunk.to_vec(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn samples(w: &Workload, ts: i64, id: usize) -> impl Iterator<Item = (f64, i64)> {
+    (0..w.samples_per_series).map(move |k| ((id + k) as f64, ts + k as i64 * 1000))
+}
+
+fn v1_body(w: &Workload, ids: &[usize], ts: i64) -> Vec<u8> {
+    v1::WriteRequest {
+        timeseries: ids
+            .iter()
+            .map(|&id| v1::TimeSeries {
+                labels: w
+                    .labels_of(id)
+                    .into_iter()
+                    .map(|(name, value)| v1::Label { name, value })
+                    .collect(),
+                samples: samples(w, ts, id)
+                    .map(|(value, timestamp)| v1::Sample { value, timestamp })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect(),
+        metadata: vec![],
+    }
+    .encode_to_vec()
+}
+
+fn v2_body(w: &Workload, ids: &[usize], ts: i64) -> Vec<u8> {
+    let mut symbols = vec![String::new()];
+    let mut index = std::collections::HashMap::new();
+    let mut sym = |s: String| -> u32 {
+        *index.entry(s.clone()).or_insert_with(|| {
+            symbols.push(s);
+            (symbols.len() - 1) as u32
+        })
+    };
+    let timeseries = ids
+        .iter()
+        .map(|&id| v2::TimeSeries {
+            labels_refs: w
+                .labels_of(id)
+                .into_iter()
+                .flat_map(|(n, v)| [sym(n), sym(v)])
+                .collect(),
+            samples: samples(w, ts, id)
+                .map(|(value, timestamp)| v2::Sample {
+                    value,
+                    timestamp,
+                    start_timestamp: 0,
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .collect();
+    v2::Request {
+        symbols,
+        timeseries,
+    }
+    .encode_to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_decode_to_the_promised_counts() {
+        for protocol in [Proto::V1, Proto::V2] {
+            let w = Workload {
+                tenants: vec!["a".into(), "b".into()],
+                series: 250,
+                batch: 100,
+                labels: 6,
+                protocol,
+                ..Workload::default()
+            };
+            let payloads = build(&w);
+            assert_eq!(payloads.len(), 6, "3 batches x 2 tenants");
+            let ct = match protocol {
+                Proto::V1 => rwgate_wire::Protocol::V1,
+                Proto::V2 => rwgate_wire::Protocol::V2,
+            }
+            .content_type();
+            for p in &payloads {
+                let b = rwgate_wire::decode_request(
+                    Some(ct.as_bytes()),
+                    Some(b"snappy"),
+                    &p.body,
+                    &rwgate_wire::Limits::default(),
+                    0,
+                )
+                .unwrap();
+                assert_eq!(b.accepted().samples, p.samples);
+                assert_eq!(b.len(), p.ids.len());
+                assert!(b.rejected().is_empty());
+                assert_eq!(b.series(0).labels().len(), 6);
+            }
+        }
+    }
+
+    #[test]
+    fn churn_replaces_a_share_of_series_per_pass() {
+        let w = Workload {
+            series: 100,
+            churn: 0.2,
+            ..Workload::default()
+        };
+        let p0 = w.ids_of_pass(0);
+        let p1 = w.ids_of_pass(1);
+        assert_eq!(p0.iter().filter(|i| p1.contains(i)).count(), 80);
+        assert_eq!(w.passes(), 10);
+    }
+}
