@@ -20,7 +20,6 @@ impl From<Reason> for Invalid {
     }
 }
 
-const METRIC_NAME: &[u8] = b"__name__";
 
 /// Validates one series' labels (`seen` is how many the wire held; only the first
 /// `max_label_names + 1` are kept). On success, `order` holds the label indices in
@@ -103,19 +102,31 @@ pub(crate) fn labels(
     Ok(sorted)
 }
 
-/// `name == "__name__"` as one 8-byte comparison.
+const METRIC_NAME: &[u8; 8] = b"__name__";
+
+/// `name == "__name__"` as one 8-byte comparison (no call into `memcmp`).
 #[inline]
 fn is_metric_name_label(name: &[u8]) -> bool {
-    name.len() == 8 && name == METRIC_NAME
+    <[u8; 8]>::try_from(name).is_ok_and(|n| n == *METRIC_NAME)
 }
 
-/// Byte-wise order; sorted label names nearly always differ in their first byte, which
-/// settles most comparisons without a call into `memcmp`.
+/// The first 8 bytes as a big-endian integer, zero-padded.
+#[inline]
+fn prefix8(x: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = x.len().min(8);
+    b[..n].copy_from_slice(&x[..n]);
+    u64::from_be_bytes(b)
+}
+
+/// Byte-wise order. Comparing the zero-padded 8-byte prefixes as integers settles
+/// nearly every pair of label names without a call into `memcmp`; a tie (equal
+/// prefixes, which padding can also produce) falls back to the full comparison.
 #[inline]
 fn cmp_names(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
-    match (a.first(), b.first()) {
-        (Some(x), Some(y)) if x != y => x.cmp(y),
-        _ => a.cmp(b),
+    match prefix8(a).cmp(&prefix8(b)) {
+        std::cmp::Ordering::Equal => a.cmp(b),
+        unequal => unequal,
     }
 }
 
@@ -169,6 +180,32 @@ pub fn is_legacy_metric_name(name: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_order_matches_byte_order() {
+        let names: [&[u8]; 12] = [
+            b"",
+            b"a",
+            b"ab",
+            b"ab\0",
+            b"ab\0x",
+            b"abc",
+            b"label_00",
+            b"label_01",
+            b"label_001",
+            b"__name__",
+            b"instance",
+            b"\xff\xff\xff\xff\xff\xff\xff\xff\x01",
+        ];
+        for a in names {
+            for b in names {
+                assert_eq!(cmp_names(a, b), a.cmp(b), "{a:?} vs {b:?}");
+            }
+        }
+        assert!(is_metric_name_label(b"__name__"));
+        assert!(!is_metric_name_label(b"instance"));
+        assert!(!is_metric_name_label(b"__name"));
+    }
 
     #[test]
     fn legacy_charsets() {
