@@ -1,0 +1,424 @@
+//! The real processes: receivers, agents and the gateway.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::{Series, TempDir, free_port, http_get, metric_sum, require, wait_until};
+
+/// A child process stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct Proc {
+    child: Option<Child>,
+    name: String,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(mut cmd: Command, name: &str, log: PathBuf) -> Proc {
+        let file = std::fs::File::create(&log).unwrap();
+        let child = cmd
+            .stdout(Stdio::from(file.try_clone().unwrap()))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        Proc {
+            child: Some(child),
+            name: name.to_string(),
+            log,
+        }
+    }
+
+    /// Sends SIGTERM and waits (up to `timeout`) for the exit; returns the exit code.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let mut code = None;
+        let exited = wait_until(timeout, || match child.try_wait() {
+            Ok(Some(s)) => {
+                code = s.code();
+                true
+            }
+            _ => false,
+        });
+        if !exited {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        code
+    }
+
+    /// SIGKILL, no goodbye.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The process' log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        format!(
+            "--- {} log ---\n{}",
+            self.name,
+            lines[lines.len().saturating_sub(20)..].join("\n")
+        )
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.terminate(Duration::from_secs(5));
+    }
+}
+
+/// A `victoria-metrics` single-node receiver (remote write at `/api/v1/write`).
+pub struct Vm {
+    pub port: u16,
+    dir: PathBuf,
+    proc: Option<Proc>,
+}
+
+impl Vm {
+    pub fn start(tmp: &TempDir, name: &str) -> Vm {
+        let mut vm = Vm {
+            port: free_port(),
+            dir: tmp.join(name),
+            proc: None,
+        };
+        vm.restart();
+        vm
+    }
+
+    /// Starts (again) on the same port and data directory.
+    pub fn restart(&mut self) {
+        let bin = require("victoria-metrics", "victoria-metrics");
+        let mut cmd = Command::new(bin);
+        cmd.arg(format!("-httpListenAddr=127.0.0.1:{}", self.port))
+            .arg(format!("-storageDataPath={}", self.dir.display()))
+            .args([
+                "-retentionPeriod=100y",
+                "-search.disableCache",
+                "-search.latencyOffset=0s",
+                "-loggerLevel=ERROR",
+            ]);
+        let log = self.dir.with_extension("log");
+        self.proc = Some(Proc::spawn(cmd, "victoria-metrics", log));
+        let url = format!("http://127.0.0.1:{}/health", self.port);
+        assert!(
+            wait_until(Duration::from_secs(20), || http_get(&url)
+                .is_some_and(|(s, _)| s == 200)),
+            "victoria-metrics did not start"
+        );
+    }
+
+    /// SIGTERM: a receiver that goes away cleanly (victoria-metrics flushes what it
+    /// acknowledged; after SIGKILL it loses its last seconds, which is the receiver's
+    /// durability, not the gateway's).
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.terminate(Duration::from_secs(20));
+        }
+    }
+
+    /// SIGKILL: a receiver that dies.
+    pub fn kill(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.kill();
+        }
+    }
+
+    /// The URL rwgate forwards to.
+    pub fn write_url(&self) -> String {
+        format!("http://127.0.0.1:{}/api/v1/write", self.port)
+    }
+
+    /// Every series matching `selector`, with its samples.
+    pub fn export(&self, selector: &str) -> Vec<Series> {
+        let base = format!("http://127.0.0.1:{}", self.port);
+        let _ = http_get(&format!("{base}/internal/force_flush"));
+        let sel: String = selector
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' | b'.' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let Some((200, body)) = http_get(&format!("{base}/api/v1/export?match[]={sel}&start=0"))
+        else {
+            return vec![];
+        };
+        body.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| {
+                let labels: BTreeMap<String, String> = v["metric"]
+                    .as_object()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let ts = v["timestamps"].as_array().cloned().unwrap_or_default();
+                let vals = v["values"].as_array().cloned().unwrap_or_default();
+                let samples = ts
+                    .iter()
+                    .zip(vals.iter())
+                    .filter_map(|(t, x)| Some((t.as_i64()?, x.as_f64()?)))
+                    .collect();
+                Series { labels, samples }
+            })
+            .collect()
+    }
+}
+
+/// The `rwgate` binary under test.
+pub struct Gateway {
+    pub port: u16,
+    pub admin: u16,
+    config: PathBuf,
+    proc: Option<Proc>,
+}
+
+impl Gateway {
+    /// Starts `rwgate serve --config <yaml>` where the YAML is `config_yaml` plus the
+    /// listeners.
+    pub fn start(tmp: &TempDir, config_yaml: &str) -> Gateway {
+        let (port, admin) = (free_port(), free_port());
+        let config = tmp.join("rwgate.yaml");
+        std::fs::write(
+            &config,
+            format!("listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin}\nshutdown_grace: 10s\n{config_yaml}"),
+        )
+        .unwrap();
+        let mut g = Gateway {
+            port,
+            admin,
+            config,
+            proc: None,
+        };
+        g.restart();
+        g
+    }
+
+    pub fn restart(&mut self) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rwgate"));
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(&self.config)
+            .env("RUST_LOG", "info");
+        let log = self
+            .config
+            .with_extension(format!("{}.log", std::process::id()));
+        self.proc = Some(Proc::spawn(cmd, "rwgate", log));
+        let url = format!("http://127.0.0.1:{}/-/ready", self.admin);
+        assert!(
+            wait_until(Duration::from_secs(15), || http_get(&url)
+                .is_some_and(|(s, _)| s == 200)),
+            "rwgate did not become ready"
+        );
+    }
+
+    /// SIGTERM and wait; returns the exit code.
+    pub fn sigterm(&mut self) -> Option<i32> {
+        self.proc
+            .take()
+            .and_then(|mut p| p.terminate(Duration::from_secs(20)))
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/api/v1/receive", self.port)
+    }
+
+    pub fn metrics(&self) -> String {
+        http_get(&format!("http://127.0.0.1:{}/metrics", self.admin))
+            .map(|(_, b)| b)
+            .unwrap_or_default()
+    }
+
+    /// `rwgate_requests_total` answers with `code`.
+    pub fn requests_with_code(&self, code: &str) -> f64 {
+        self.metrics()
+            .lines()
+            .filter(|l| {
+                l.starts_with("rwgate_requests_total{") && l.contains(&format!("code=\"{code}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    pub fn log_tail(&self) -> String {
+        self.proc.as_ref().map(Proc::log_tail).unwrap_or_default()
+    }
+}
+
+/// Debian's Prometheus 2.42 in agent mode, writing to rwgate with a bearer token.
+pub struct PromAgent {
+    pub port: u16,
+    proc: Option<Proc>,
+}
+
+impl PromAgent {
+    /// Scrapes itself and `targets` every second; remote-writes to `url` as the
+    /// users' queue_config says, with `tenant: tenant-a` added by write relabelling.
+    pub fn start(tmp: &TempDir, url: &str, token: &str, targets: &[String]) -> PromAgent {
+        let bin = require("prometheus", "prometheus");
+        let port = free_port();
+        let dir = tmp.join("prom-agent");
+        std::fs::create_dir_all(&dir).unwrap();
+        let targets: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
+        let config = format!(
+            r#"global:
+  scrape_interval: 1s
+  external_labels:
+    cluster: cluster-02
+scrape_configs:
+  - job_name: agent
+    static_configs:
+      - targets: ["127.0.0.1:{port}"]
+  - job_name: target
+    static_configs:
+      - targets: [{targets}]
+remote_write:
+  - url: {url}
+    authorization:
+      type: Bearer
+      credentials: {token}
+    write_relabel_configs:
+      - target_label: tenant
+        replacement: tenant-a
+    queue_config:
+      capacity: 20000
+      max_samples_per_send: 10000
+      batch_send_deadline: 1s
+      min_backoff: 100ms
+      max_backoff: 1s
+"#,
+            targets = targets.join(", ")
+        );
+        let file = dir.join("prometheus.yml");
+        std::fs::write(&file, config).unwrap();
+        let mut cmd = Command::new(bin);
+        cmd.arg("--enable-feature=agent")
+            .arg(format!("--config.file={}", file.display()))
+            .arg(format!(
+                "--storage.agent.path={}",
+                dir.join("wal").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+        let proc = Proc::spawn(cmd, "prometheus", dir.join("log"));
+        let ready = format!("http://127.0.0.1:{port}/-/ready");
+        assert!(
+            wait_until(Duration::from_secs(20), || http_get(&ready)
+                .is_some_and(|(s, _)| s == 200)),
+            "prometheus agent did not start"
+        );
+        PromAgent {
+            port,
+            proc: Some(proc),
+        }
+    }
+
+    pub fn metrics(&self) -> String {
+        http_get(&format!("http://127.0.0.1:{}/metrics", self.port))
+            .map(|(_, b)| b)
+            .unwrap_or_default()
+    }
+
+    pub fn metric(&self, name: &str) -> f64 {
+        metric_sum(&self.metrics(), name)
+    }
+
+    /// Stops the agent; Prometheus flushes its remote-write queues on shutdown.
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.terminate(Duration::from_secs(30));
+        }
+    }
+
+    pub fn log_tail(&self) -> String {
+        self.proc.as_ref().map(Proc::log_tail).unwrap_or_default()
+    }
+}
+
+/// vmagent as tenant-b's agent: `X-Scope-OrgID: tenant-b`, `cluster=cluster-04`.
+pub struct VmAgent {
+    pub port: u16,
+    proc: Option<Proc>,
+}
+
+impl VmAgent {
+    pub fn start(tmp: &TempDir, url: &str, targets: &[String]) -> VmAgent {
+        let bin = require("vmagent", "victoria-metrics");
+        let port = free_port();
+        let dir = tmp.join("vmagent");
+        std::fs::create_dir_all(&dir).unwrap();
+        let targets: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
+        let scrape = format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: target\n    static_configs:\n      - targets: [{}]\n",
+            targets.join(", ")
+        );
+        std::fs::write(dir.join("scrape.yml"), scrape).unwrap();
+        let mut cmd = Command::new(bin);
+        cmd.arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+            .arg(format!(
+                "-promscrape.config={}",
+                dir.join("scrape.yml").display()
+            ))
+            .arg(format!("-remoteWrite.url={url}"))
+            .arg("-remoteWrite.headers=X-Scope-OrgID:tenant-b")
+            .arg("-remoteWrite.label=cluster=cluster-04")
+            .arg(format!(
+                "-remoteWrite.tmpDataPath={}",
+                dir.join("queue").display()
+            ))
+            .arg("-remoteWrite.flushInterval=1s")
+            .arg("-loggerLevel=WARN");
+        let proc = Proc::spawn(cmd, "vmagent", dir.join("log"));
+        let health = format!("http://127.0.0.1:{port}/health");
+        assert!(
+            wait_until(Duration::from_secs(20), || http_get(&health)
+                .is_some_and(|(s, _)| s == 200)),
+            "vmagent did not start"
+        );
+        VmAgent {
+            port,
+            proc: Some(proc),
+        }
+    }
+
+    pub fn metrics(&self) -> String {
+        http_get(&format!("http://127.0.0.1:{}/metrics", self.port))
+            .map(|(_, b)| b)
+            .unwrap_or_default()
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.terminate(Duration::from_secs(20));
+        }
+    }
+}
+
+/// The hashrings file for `rings`: `(name, tenants, algorithm, endpoint URLs)`.
+pub fn write_hashrings(path: &Path, rings: &[(&str, &[&str], &str, Vec<String>)]) {
+    let json: Vec<serde_json::Value> = rings
+        .iter()
+        .map(|(name, tenants, algo, eps)| {
+            let mut v = serde_json::json!({"hashring": name, "algorithm": algo, "endpoints": eps});
+            if !tenants.is_empty() {
+                v["tenants"] = serde_json::json!(tenants);
+            }
+            v
+        })
+        .collect();
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::Value::Array(json).to_string()).unwrap();
+    std::fs::rename(tmp, path).unwrap();
+}

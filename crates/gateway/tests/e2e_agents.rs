@@ -1,0 +1,173 @@
+//! Real agents through rwgate into real receivers: Debian's Prometheus 2.42 in agent
+//! mode (tenant-a, bearer token, `cluster: cluster-02`, write relabel `tenant:
+//! tenant-a`) and vmagent (tenant-b via `X-Scope-OrgID`, `cluster=cluster-04`); five
+//! victoria-metrics receivers; hashring `tenant-a` (ketama over three) and a default
+//! one (two); RF 2.
+#![allow(clippy::unwrap_used)]
+
+mod e2e;
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use e2e::*;
+use rwgate_gateway::cli::{LookupArgs, RingOpts, ring_lookup};
+
+const TOKEN: &str = "e2e-token-tenant-a-000000";
+type LabelSet = Vec<(String, String)>;
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[test]
+fn agents_series_land_on_exactly_the_ring_lookup_receivers() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = TempDir::new("agents");
+    let vms: Vec<Vm> = (0..5).map(|i| Vm::start(&tmp, &format!("vm{i}"))).collect();
+    let urls: Vec<String> = vms.iter().map(Vm::write_url).collect();
+    let rings = tmp.join("hashrings.json");
+    procs::write_hashrings(
+        &rings,
+        &[
+            ("tenant-a", &["tenant-a"], "ketama", urls[0..3].to_vec()),
+            ("default", &[], "hashmod", urls[3..5].to_vec()),
+        ],
+    );
+    let gw = Gateway::start(
+        &tmp,
+        &format!(
+            "hashrings: {}\nreplication_factor: 2\ntenancy:\n  tokens:\n    {TOKEN}: tenant-a\n",
+            rings.display()
+        ),
+    );
+    let target = SeqTarget::start(100);
+    let mut prom = PromAgent::start(&tmp, &gw.url(), TOKEN, &[target.addr()]);
+    let mut vma = VmAgent::start(&tmp, &gw.url(), &[target.addr()]);
+
+    // Both agents have written the target's series.
+    let arrived = wait_until(Duration::from_secs(60), || {
+        target.served() >= 12
+            && vms[..3]
+                .iter()
+                .map(|v| v.export("e2e_seq").len())
+                .sum::<usize>()
+                >= 200
+            && vms[3..]
+                .iter()
+                .map(|v| v.export("e2e_seq").len())
+                .sum::<usize>()
+                >= 200
+    });
+    assert!(
+        arrived,
+        "agents did not deliver\n{}\n{}",
+        gw.log_tail(),
+        prom.log_tail()
+    );
+    let prom_failed = prom.metric("prometheus_remote_storage_samples_failed_total");
+    let prom_sent = prom.metric("prometheus_remote_storage_samples_total");
+    let vm_metrics = vma.metrics();
+    prom.stop();
+    vma.stop();
+
+    assert_eq!(prom_failed, 0.0, "Prometheus saw failed samples");
+    assert!(prom_sent > 0.0);
+    assert_eq!(
+        metric_sum(&vm_metrics, "vmagent_remotewrite_packets_dropped_total"),
+        0.0
+    );
+    assert!(
+        metric_sum(&vm_metrics, "vmagent_remotewrite_requests_total") > 0.0,
+        "vmagent sent"
+    );
+    assert!(gw.requests_with_code("200") > 0.0);
+    for code in ["400", "401", "403", "409", "429", "503"] {
+        assert_eq!(gw.requests_with_code(code), 0.0, "rwgate answered {code}");
+    }
+
+    // Every series on every receiver, keyed by its label set.
+    let mut holders: HashMap<LabelSet, (e2e::Series, BTreeSet<usize>)> = HashMap::new();
+    for (i, vm) in vms.iter().enumerate() {
+        for s in vm.export("{__name__!=\"\"}") {
+            let key: Vec<(String, String)> = s.labels.clone().into_iter().collect();
+            holders
+                .entry(key)
+                .or_insert_with(|| (s.clone(), BTreeSet::new()))
+                .1
+                .insert(i);
+        }
+    }
+    let (mut a, mut b) = (0, 0);
+    for (s, on) in holders.values() {
+        let tenant = if s.labels.get("tenant").map(String::as_str) == Some("tenant-a") {
+            a += 1;
+            assert_eq!(
+                s.labels.get("cluster").map(String::as_str),
+                Some("cluster-02"),
+                "{s:?}"
+            );
+            "tenant-a"
+        } else {
+            b += 1;
+            assert_eq!(
+                s.labels.get("cluster").map(String::as_str),
+                Some("cluster-04"),
+                "{s:?}"
+            );
+            "tenant-b"
+        };
+        let out = ring_lookup(&LookupArgs {
+            hashrings: rings.clone(),
+            tenant: tenant.into(),
+            series: s.selector(),
+            wire_order: false,
+            ring: RingOpts {
+                replication_factor: 2,
+                algorithm: rwgate_ring::Algorithm::Hashmod,
+                sections_per_node: 1000,
+            },
+        })
+        .unwrap();
+        let want: BTreeSet<usize> = out
+            .lines()
+            .map(|u| urls.iter().position(|x| x == u).unwrap())
+            .collect();
+        assert_eq!(
+            on,
+            &want,
+            "{tenant} series {} is on {on:?}, ring lookup says {want:?}",
+            s.selector()
+        );
+        if tenant == "tenant-a" {
+            assert!(on.iter().all(|&i| i < 3), "tenant-a only on its hashring");
+        } else {
+            assert!(
+                on.iter().all(|&i| i >= 3),
+                "tenant-b only on the default hashring"
+            );
+        }
+    }
+    // The 100 target series of each tenant, plus the agent's own series for tenant-a.
+    assert!(a > 100, "tenant-a series: {a}");
+    assert!(b >= 100, "tenant-b series: {b}");
+    // Both replicas of every target series hold the same samples.
+    for (s, on) in holders
+        .values()
+        .filter(|(s, _)| s.labels["__name__"] == "e2e_seq")
+    {
+        let key = s.selector();
+        let samples: Vec<_> = on
+            .iter()
+            .map(|&i| {
+                vms[i]
+                    .export(&key)
+                    .into_iter()
+                    .next()
+                    .map(|x| x.samples)
+                    .unwrap_or_default()
+            })
+            .collect();
+        assert!(
+            samples.windows(2).all(|w| w[0] == w[1]),
+            "replicas of {key} differ"
+        );
+    }
+}
