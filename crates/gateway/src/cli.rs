@@ -32,6 +32,8 @@ pub enum Command {
     Ring(RingCommand),
     /// A local demo: three embedded receivers, the gateway, and traffic for two tenants.
     Demo(DemoArgs),
+    /// Audit a configuration: hashrings, endpoints (probed), replication, tenants.
+    Doctor(ServeArgs),
 }
 
 /// Flags of `serve` and `check-config`.

@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod doctor;
 pub mod error;
 pub mod forward;
 pub mod ingest;

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Command::Ring(RingCommand::Check(a)) => print(rwgate_gateway::cli::ring_check(&a)),
         Command::Ring(RingCommand::Diff(a)) => print(rwgate_gateway::cli::ring_diff(&a)),
         Command::Demo(a) => demo(a.series, a.requests),
+        Command::Doctor(args) => doctor(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -107,6 +108,21 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutdown signal received");
+}
+
+fn doctor(args: &ServeArgs) -> Result<(), Failure> {
+    let cfg = args.load().map_err(|e| Failure::usage(e.to_string()))?;
+    let rt = runtime()?;
+    let report = rt.block_on(rwgate_gateway::doctor::run(&cfg));
+    print!("{}", report.text);
+    if report.problems == 0 {
+        Ok(())
+    } else {
+        Err(Failure::other(format!(
+            "{} problem(s) found",
+            report.problems
+        )))
+    }
 }
 
 fn demo(series: usize, requests: usize) -> Result<(), Failure> {

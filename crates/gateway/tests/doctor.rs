@@ -1,0 +1,165 @@
+//! `rwgate doctor` against live local receivers: all good → exit 0; one endpoint down,
+//! RF above the endpoints, a tenant no hashring serves → exit 1 naming each problem.
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+use rwgate_gateway::receiver::DevReceiver;
+
+struct Case {
+    dir: std::path::PathBuf,
+}
+
+impl Case {
+    fn new(tag: &str) -> Case {
+        let dir = std::env::temp_dir().join(format!("rwgate-doctor-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Case { dir }
+    }
+
+    /// Runs `rwgate doctor` with `rings` and extra YAML; exit code and stdout.
+    fn run(&self, rings: serde_json::Value, rf: usize, yaml: &str) -> (i32, String) {
+        let h = self.dir.join("hashrings.json");
+        std::fs::write(&h, rings.to_string()).unwrap();
+        let c = self.dir.join("rwgate.yaml");
+        std::fs::write(
+            &c,
+            format!(
+                "hashrings: {}\nreplication_factor: {rf}\n{yaml}",
+                h.display()
+            ),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_rwgate"))
+            .arg("doctor")
+            .arg("--config")
+            .arg(&c)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+}
+
+impl Drop for Case {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn receivers(n: usize) -> Vec<DevReceiver> {
+    let mut v = Vec::new();
+    for _ in 0..n {
+        v.push(
+            DevReceiver::start(([127, 0, 0, 1], 0).into())
+                .await
+                .unwrap(),
+        );
+    }
+    v
+}
+
+fn run_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> tokio::task::JoinHandle<T> {
+    tokio::task::spawn_blocking(f)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_good_is_exit_0() {
+    let r = receivers(3).await;
+    let urls: Vec<String> = r.iter().map(|x| x.url()).collect();
+    let case = Case::new("good");
+    let rings = serde_json::json!([
+        {"hashring": "tenant-a", "tenants": ["tenant-a"], "algorithm": "ketama", "endpoints": urls},
+        {"hashring": "default", "endpoints": urls[1..]},
+    ]);
+    let (code, out) =
+        run_blocking(move || case.run(rings, 2, "tenants:\n  tenant-a: {}\n  tenant-c: {}\n"))
+            .await
+            .unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("no problems found"), "{out}");
+    assert_eq!(
+        out.matches("ready (").count(),
+        3,
+        "every endpoint probed once: {out}"
+    );
+    assert!(
+        out.contains("tenant tenant-a -> hashring tenant-a"),
+        "{out}"
+    );
+    assert!(
+        out.contains("tenants on the default hashring: default-tenant, tenant-c"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_down_is_named() {
+    let r = receivers(2).await;
+    let mut urls: Vec<String> = r.iter().map(|x| x.url()).collect();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    urls.push(format!("http://{dead}/api/v1/receive"));
+    let case = Case::new("down");
+    let rings = serde_json::json!([{"endpoints": urls}]);
+    let (code, out) = run_blocking(move || case.run(rings, 2, "")).await.unwrap();
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "[FAIL] endpoint http://{dead}/api/v1/receive unreachable"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("fix: check that the pod exists"), "{out}");
+    assert!(out.contains("1 problem(s) found"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rf_above_endpoints_is_named() {
+    let r = receivers(2).await;
+    let urls: Vec<String> = r.iter().map(|x| x.url()).collect();
+    let case = Case::new("rf");
+    let rings = serde_json::json!([{"hashring": "small", "endpoints": urls}]);
+    let (code, out) = run_blocking(move || case.run(rings, 3, "")).await.unwrap();
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("hashring small: replication factor 3 needs 3 endpoints, it has 2"),
+        "{out}"
+    );
+    assert!(
+        out.contains("fix: add 1 endpoint(s) or lower replication_factor to 2"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unmatched_tenant_is_named() {
+    let r = receivers(1).await;
+    let urls: Vec<String> = r.iter().map(|x| x.url()).collect();
+    let case = Case::new("tenant");
+    let rings = serde_json::json!([{"hashring": "a", "tenants": ["tenant-a", "default-tenant"], "endpoints": urls}]);
+    let (code, out) = run_blocking(move || {
+        case.run(
+            rings,
+            1,
+            "tenancy:\n  tokens:\n    tenant-b-token-0000000001: tenant-b\n",
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("[FAIL] tenant tenant-b matches no hashring"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("tenant-b-token"),
+        "tokens are never printed: {out}"
+    );
+}
