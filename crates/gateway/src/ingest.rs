@@ -37,6 +37,7 @@ pub struct App {
     pub(crate) inflight_requests: Semaphore,
     pub(crate) inflight_bytes: Semaphore,
     pub(crate) ready: Arc<Readiness>,
+    pub(crate) buffers: rwgate_wire::BufferPool,
 }
 
 /// `POST /api/v1/receive`.
@@ -200,7 +201,7 @@ impl App {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        let decompressed = rwgate_wire::decompress(&compressed, &a.limits)?;
+        let decompressed = self.buffers.decompress(&compressed, &a.limits)?;
         drop(compressed);
         let mut batch = rwgate_wire::decode(protocol, decompressed, &a.limits, now_ms)?;
         let request_label = self.tenant_label(&a.tenancy, &a.identity.tenant);
@@ -250,6 +251,7 @@ impl App {
         for r in futures_util::future::join_all(sends).await {
             done.merge(r);
         }
+        self.buffers.recycle(batch.into_body());
         Ok((done.written, self.outcome(done, invalid)))
     }
 

@@ -64,6 +64,7 @@ struct Recorded {
 
 #[derive(Debug)]
 struct Shared {
+    buffers: rwgate_wire::BufferPool,
     mode: Mutex<Mode>,
     recorded: Mutex<Recorded>,
     tenant_header: String,
@@ -114,6 +115,7 @@ impl DevReceiver {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
+            buffers: rwgate_wire::BufferPool::new(16, 8 << 20),
             mode: Mutex::default(),
             recorded: Mutex::default(),
             tenant_header: tenant_header.to_string(),
@@ -295,13 +297,13 @@ async fn receive(State(shared): State<Arc<Shared>>, req: Request) -> (StatusCode
         return (StatusCode::BAD_REQUEST, "body read failed\n".into());
     };
     let get = |h: header::HeaderName| parts.headers.get(h).map(|v| v.as_bytes());
-    let batch = match rwgate_wire::decode_request(
-        get(header::CONTENT_TYPE),
-        get(header::CONTENT_ENCODING),
-        &body,
-        &Limits::default(),
-        0,
-    ) {
+    let limits = Limits::default();
+    let decoded = rwgate_wire::negotiate(get(header::CONTENT_TYPE), get(header::CONTENT_ENCODING))
+        .and_then(|p| {
+            let raw = shared.buffers.decompress(&body, &limits)?;
+            rwgate_wire::decode(p, raw, &limits, 0)
+        });
+    let batch = match decoded {
         Ok(b) => b,
         Err(e) => {
             return (
@@ -344,5 +346,7 @@ async fn receive(State(shared): State<Arc<Shared>>, req: Request) -> (StatusCode
     t.requests += 1;
     t.series += batch.len() as u64;
     t.samples += batch.accepted().total_samples();
+    drop(rec);
+    shared.buffers.recycle(batch.into_body());
     (status, String::new())
 }

@@ -26,6 +26,11 @@ use crate::metrics as m;
 use crate::tenancy::{RateLimiter, TenancyState};
 use crate::tls::{PeerIdentity, TlsListener};
 
+/// Decompression buffers kept for reuse, and the largest one kept (bounds the pool to
+/// 128 MiB; larger bodies get a fresh allocation).
+const BODY_BUFFERS: usize = 16;
+const BODY_BUFFER_MAX: usize = 8 << 20;
+
 /// Ready when rings are loaded and no shutdown has begun.
 #[derive(Debug)]
 pub struct Readiness {
@@ -141,6 +146,7 @@ impl Gateway {
             rings,
             forwarder,
             ready,
+            buffers: rwgate_wire::BufferPool::new(BODY_BUFFERS, BODY_BUFFER_MAX),
             cfg,
         };
         Ok(Gateway {

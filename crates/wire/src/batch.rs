@@ -166,6 +166,11 @@ impl WriteBatch {
         self.sorted
     }
 
+    /// Gives back the decompressed body (e.g. to a [`crate::BufferPool`]).
+    pub fn into_body(self) -> Bytes {
+        self.body
+    }
+
     /// Size of the decompressed body in bytes.
     pub fn decoded_len(&self) -> usize {
         self.body.len()
@@ -401,7 +406,9 @@ impl<'a> SeriesRef<'a> {
 
     /// The value of label `name`, if present.
     pub fn label(&self, name: &[u8]) -> Option<&'a [u8]> {
-        self.labels().find(|(n, _)| *n == name).map(|(_, v)| v)
+        self.labels()
+            .find(|(n, _)| crate::validate::eq_names(n, name))
+            .map(|(_, v)| v)
     }
 
     /// What this series carries.

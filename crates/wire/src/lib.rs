@@ -17,6 +17,7 @@ pub mod body;
 pub mod encode;
 pub mod error;
 pub mod limits;
+pub mod pool;
 pub mod proto;
 
 mod batch;
@@ -32,6 +33,7 @@ pub use encode::{EncodeError, Encoder};
 pub use error::{Reason, WireError};
 pub use limits::{Limits, NameValidation};
 pub use pb::PbError;
+pub use pool::BufferPool;
 pub use validate::{is_legacy_label_name, is_legacy_metric_name};
 
 use bytes::Bytes;
