@@ -182,8 +182,8 @@ fn start_rwgate(bin: &Path, sinks: &[String], dir: &Path) -> Result<(Proc, Strin
         free_port().map_err(|e| e.to_string())?,
         free_port().map_err(|e| e.to_string())?,
     );
-    let child = Command::new(bin)
-        .arg("serve")
+    let mut cmd = Command::new(bin);
+    cmd.arg("serve")
         .arg("--hashrings")
         .arg(&rings)
         .args([
@@ -192,38 +192,34 @@ fn start_rwgate(bin: &Path, sinks: &[String], dir: &Path) -> Result<(Proc, Strin
             "--admin-listen",
             &format!("127.0.0.1:{admin}"),
         ])
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn");
+    let p = spawn_ready(cmd, &format!("http://127.0.0.1:{admin}/-/ready"))?;
+    Ok((p, format!("http://127.0.0.1:{port}/api/v1/receive")))
+}
+
+/// Spawns `cmd` quietly and waits until `ready` answers 200.
+fn spawn_ready(mut cmd: Command, ready: &str) -> Result<Proc, String> {
+    let child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| format!("starting {}: {e}", bin.display()))?;
+        .map_err(|e| format!("starting {:?}: {e}", cmd.get_program()))?;
     let p = Proc { child };
-    wait_http_ok(
-        &format!("http://127.0.0.1:{admin}/-/ready"),
-        Duration::from_secs(10),
-    )?;
-    Ok((p, format!("http://127.0.0.1:{port}/api/v1/receive")))
+    wait_http_ok(ready, Duration::from_secs(10))?;
+    Ok(p)
 }
 
 fn start_vmagent(bin: &Path, sink: &str, dir: &Path) -> Result<(Proc, String), String> {
     let port = free_port().map_err(|e| e.to_string())?;
-    let child = Command::new(bin)
-        .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+    let mut cmd = Command::new(bin);
+    cmd.arg(format!("-httpListenAddr=127.0.0.1:{port}"))
         .arg(format!("-remoteWrite.url=http://{sink}/api/v1/receive"))
         .arg(format!(
             "-remoteWrite.tmpDataPath={}",
             dir.join("vmagent").display()
         ))
-        .arg("-loggerLevel=ERROR")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("starting {}: {e}", bin.display()))?;
-    let p = Proc { child };
-    wait_http_ok(
-        &format!("http://127.0.0.1:{port}/health"),
-        Duration::from_secs(10),
-    )?;
+        .arg("-loggerLevel=ERROR");
+    let p = spawn_ready(cmd, &format!("http://127.0.0.1:{port}/health"))?;
     Ok((p, format!("http://127.0.0.1:{port}/api/v1/write")))
 }
 

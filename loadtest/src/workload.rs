@@ -210,22 +210,15 @@ fn v1_body(w: &Workload, ids: &[usize], ts: i64) -> Vec<u8> {
 }
 
 fn v2_body(w: &Workload, ids: &[usize], ts: i64) -> Vec<u8> {
-    let mut symbols = vec![String::new()];
-    let mut index = std::collections::HashMap::new();
-    let mut sym = |s: String| -> u32 {
-        *index.entry(s.clone()).or_insert_with(|| {
-            symbols.push(s);
-            (symbols.len() - 1) as u32
-        })
-    };
+    let mut table = rwgate_wire::SymbolTable::new();
     let timeseries = ids
         .iter()
         .map(|&id| v2::TimeSeries {
-            labels_refs: w
-                .labels_of(id)
-                .into_iter()
-                .flat_map(|(n, v)| [sym(n), sym(v)])
-                .collect(),
+            labels_refs: table.refs(
+                w.labels_of(id)
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str())),
+            ),
             samples: samples(w, ts, id)
                 .map(|(value, timestamp)| v2::Sample {
                     value,
@@ -237,7 +230,7 @@ fn v2_body(w: &Workload, ids: &[usize], ts: i64) -> Vec<u8> {
         })
         .collect();
     v2::Request {
-        symbols,
+        symbols: table.into_symbols(),
         timeseries,
     }
     .encode_to_vec()

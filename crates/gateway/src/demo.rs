@@ -232,17 +232,14 @@ fn request_body(
         }
         .encode_to_vec(),
         Protocol::V2 => {
-            let mut symbols = vec![String::new()];
-            let mut sym = |s: String| -> u32 {
-                symbols.push(s);
-                (symbols.len() - 1) as u32
-            };
+            let mut table = rwgate_wire::SymbolTable::new();
             let timeseries = (0..series)
                 .map(|i| v2::TimeSeries {
-                    labels_refs: series_labels(tenant, i)
-                        .into_iter()
-                        .flat_map(|(n, v)| [sym(n), sym(v)])
-                        .collect(),
+                    labels_refs: table.refs(
+                        series_labels(tenant, i)
+                            .iter()
+                            .map(|(n, v)| (n.as_str(), v.as_str())),
+                    ),
                     samples: vec![v2::Sample {
                         value: step as f64,
                         timestamp: ts,
@@ -252,7 +249,7 @@ fn request_body(
                 })
                 .collect();
             v2::Request {
-                symbols,
+                symbols: table.into_symbols(),
                 timeseries,
             }
             .encode_to_vec()

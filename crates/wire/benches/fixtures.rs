@@ -67,20 +67,10 @@ pub fn synthetic_v1() -> Vec<u8> {
 
 /// The v2 request, snappy-compressed, with a symbol table.
 pub fn synthetic_v2() -> Vec<u8> {
-    let mut symbols = vec![String::new()];
-    let mut index = std::collections::HashMap::new();
-    let mut sym = |s: String| -> u32 {
-        *index.entry(s.clone()).or_insert_with(|| {
-            symbols.push(s);
-            (symbols.len() - 1) as u32
-        })
-    };
+    let mut table = rwgate_wire::SymbolTable::new();
     let timeseries = (0..SYNTHETIC_SERIES)
         .map(|i| v2::TimeSeries {
-            labels_refs: labels(i)
-                .into_iter()
-                .flat_map(|(n, v)| [sym(n), sym(v)])
-                .collect(),
+            labels_refs: table.refs(labels(i).iter().map(|(n, v)| (n.as_str(), v.as_str()))),
             samples: vec![{
                 let (value, timestamp) = sample(i);
                 v2::Sample {
@@ -93,7 +83,7 @@ pub fn synthetic_v2() -> Vec<u8> {
         })
         .collect();
     let req = v2::Request {
-        symbols,
+        symbols: table.into_symbols(),
         timeseries,
     };
     snap::raw::Encoder::new()

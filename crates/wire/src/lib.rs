@@ -19,6 +19,7 @@ pub mod error;
 pub mod limits;
 pub mod pool;
 pub mod proto;
+pub mod symbols;
 
 mod batch;
 mod histogram;
@@ -34,6 +35,7 @@ pub use error::{Reason, WireError};
 pub use limits::{Limits, NameValidation};
 pub use pb::PbError;
 pub use pool::BufferPool;
+pub use symbols::SymbolTable;
 pub use validate::{is_legacy_label_name, is_legacy_metric_name};
 
 use bytes::Bytes;
