@@ -102,12 +102,6 @@ impl Forwarder {
         s
     }
 
-    /// Forgets endpoints no longer in any ring.
-    pub fn retain_endpoints(&self, keep: &std::collections::HashSet<String>) {
-        let mut map = self.endpoints.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|url, _| keep.contains(url));
-    }
-
     /// Sends `body` (a snappy v1 WriteRequest) for `tenant` to `url`, retrying
     /// retryable failures until `deadline`. `address` labels the metrics.
     pub async fn send(
