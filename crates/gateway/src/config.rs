@@ -200,6 +200,20 @@ pub struct Forward {
     pub breaker_cooldown: Duration,
     /// Idle keep-alive connections kept per endpoint.
     pub pool_max_idle_per_endpoint: usize,
+    /// TLS to `https://` endpoints.
+    pub tls: ForwardTls,
+}
+
+/// TLS for forwarding to endpoints written as `https://` URLs (or templated so).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ForwardTls {
+    /// Trust only this CA bundle (PEM); unset: the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for receivers that require one, with `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// Key of `cert_file` (PEM).
+    pub key_file: Option<PathBuf>,
 }
 
 impl Default for Forward {
@@ -214,6 +228,7 @@ impl Default for Forward {
             breaker_failures: 5,
             breaker_cooldown: Duration::from_secs(2),
             pool_max_idle_per_endpoint: 64,
+            tls: ForwardTls::default(),
         }
     }
 }
@@ -335,6 +350,17 @@ impl Config {
             ));
         }
         let f = &self.forward;
+        if f.tls.cert_file.is_some() != f.tls.key_file.is_some() {
+            p.push("forward.tls.cert_file and forward.tls.key_file go together".into());
+        }
+        for file in [&f.tls.ca_file, &f.tls.cert_file, &f.tls.key_file]
+            .into_iter()
+            .flatten()
+        {
+            if std::fs::metadata(file).is_err() {
+                p.push(format!("forward.tls: cannot read {}", file.display()));
+            }
+        }
         if f.max_attempts == 0 {
             p.push("forward.max_attempts must be at least 1".into());
         }

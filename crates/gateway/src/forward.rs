@@ -14,6 +14,11 @@ use tokio::sync::Semaphore;
 use crate::config::Forward as ForwardConfig;
 use crate::metrics as m;
 
+/// The forwarding client could not be set up (TLS files, client).
+#[derive(Debug, thiserror::Error)]
+#[error("forward: {0}")]
+pub struct ForwardSetupError(pub String);
+
 /// How one forward ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -69,18 +74,40 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
-    /// A forwarder with a keep-alive pool per endpoint.
+    /// A forwarder with a keep-alive pool per endpoint, and TLS for `https://`
+    /// endpoints (system roots, or `forward.tls.ca_file`; a client certificate when set).
     pub fn new(
         cfg: ForwardConfig,
         tenant_header: axum::http::HeaderName,
-    ) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
+    ) -> Result<Self, ForwardSetupError> {
+        // reqwest is built without a bundled crypto provider: use ring, as the listener does.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder()
             .pool_max_idle_per_host(cfg.pool_max_idle_per_endpoint)
             .pool_idle_timeout(Duration::from_secs(90))
             .connect_timeout(cfg.attempt_timeout)
             .tcp_nodelay(true)
-            .user_agent(concat!("rwgate/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .user_agent(concat!("rwgate/", env!("CARGO_PKG_VERSION")));
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| ForwardSetupError(format!("reading {}: {e}", p.display())))
+        };
+        if let Some(ca) = &cfg.tls.ca_file {
+            let certs = reqwest::Certificate::from_pem_bundle(&read(ca)?)
+                .map_err(|e| ForwardSetupError(format!("{}: {e}", ca.display())))?;
+            builder = builder.tls_certs_only(certs);
+        }
+        if let (Some(cert), Some(key)) = (&cfg.tls.cert_file, &cfg.tls.key_file) {
+            let mut pem = read(cert)?;
+            pem.push(b'\n');
+            pem.extend(read(key)?);
+            let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                ForwardSetupError(format!("{} and {}: {e}", cert.display(), key.display()))
+            })?;
+            builder = builder.identity(id);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| ForwardSetupError(format!("building the HTTP client: {e}")))?;
         Ok(Forwarder {
             client,
             cfg,

@@ -53,9 +53,9 @@ impl Readiness {
 /// Errors starting the gateway.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The HTTP client could not be built.
-    #[error("building the HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
+    /// The forwarding client could not be built.
+    #[error(transparent)]
+    Client(#[from] crate::forward::ForwardSetupError),
     /// A listener could not be bound or served.
     #[error("listener {addr}: {source}")]
     Listen {

@@ -1,0 +1,73 @@
+//! Certificates made with rcgen for the TLS tests: a CA, server and client leaves, and a
+//! directory holding the server's files.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    SanType,
+};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+pub struct Ca {
+    pub issuer: Issuer<'static, KeyPair>,
+    pub pem: String,
+}
+
+pub fn ca(name: &str) -> Ca {
+    let key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::default();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name.push(DnType::CommonName, name);
+    let cert = p.self_signed(&key).unwrap();
+    Ca {
+        pem: cert.pem(),
+        issuer: Issuer::new(p, key),
+    }
+}
+
+/// (certificate PEM, key PEM, certificate DER, key DER)
+pub fn leaf(
+    ca: &Ca,
+    cn: &str,
+    server: bool,
+) -> (
+    String,
+    String,
+    CertificateDer<'static>,
+    PrivateKeyDer<'static>,
+) {
+    let key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::default();
+    p.distinguished_name.push(DnType::CommonName, cn);
+    p.distinguished_name
+        .push(DnType::OrganizationName, "edge-cluster-02");
+    if server {
+        p.subject_alt_names = vec![
+            SanType::DnsName("localhost".try_into().unwrap()),
+            SanType::IpAddress([127, 0, 0, 1].into()),
+        ];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    } else {
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    }
+    let cert = p.signed_by(&key, &ca.issuer).unwrap();
+    let der = cert.der().clone();
+    let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    (cert.pem(), key.serialize_pem(), der, key_der)
+}
+
+pub struct Pki {
+    pub dir: std::path::PathBuf,
+    pub server_ca: Ca,
+}
+
+pub fn pki(tag: &str) -> Pki {
+    let dir = std::env::temp_dir().join(format!("rwgate-mtls-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let server_ca = ca("rwgate test CA");
+    let (cert, key, _, _) = leaf(&server_ca, "rwgate", true);
+    std::fs::write(dir.join("server.crt"), cert).unwrap();
+    std::fs::write(dir.join("server.key"), key).unwrap();
+    std::fs::write(dir.join("ca.crt"), &server_ca.pem).unwrap();
+    Pki { dir, server_ca }
+}
