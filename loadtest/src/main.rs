@@ -133,6 +133,7 @@ impl PushArgs {
 }
 
 fn main() -> ExitCode {
+    rwgate_gateway::tls::install_crypto_provider();
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

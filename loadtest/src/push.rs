@@ -76,6 +76,7 @@ pub async fn run(
     track_acks: bool,
 ) -> Report {
     let cpu_start = crate::proc::cpu_seconds("self").unwrap_or(0.0);
+    rwgate_gateway::tls::install_crypto_provider();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(w.concurrency.max(1))
         .tcp_nodelay(true)

@@ -78,6 +78,7 @@ pub async fn run(series_per_tenant: usize, requests: usize) -> Result<String, St
         path.display()
     );
 
+    crate::tls::install_crypto_provider();
     let client = reqwest::Client::new();
     let tenants = [
         ("tenant-a", "THANOS-TENANT", Protocol::V1),

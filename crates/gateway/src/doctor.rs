@@ -183,6 +183,7 @@ fn check_specs(r: &mut Report, specs: &[HashringSpec], cfg: &Config) {
 }
 
 async fn probe_endpoints(r: &mut Report, rings: &Hashrings) {
+    crate::tls::install_crypto_provider();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(3))
         .build()

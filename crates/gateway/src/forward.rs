@@ -80,8 +80,7 @@ impl Forwarder {
         cfg: ForwardConfig,
         tenant_header: axum::http::HeaderName,
     ) -> Result<Self, ForwardSetupError> {
-        // reqwest is built without a bundled crypto provider: use ring, as the listener does.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::tls::install_crypto_provider();
         let mut builder = reqwest::Client::builder()
             .pool_max_idle_per_host(cfg.pool_max_idle_per_endpoint)
             .pool_idle_timeout(Duration::from_secs(90))

@@ -11,6 +11,7 @@ use rwgate_gateway::server::ConfigSource;
 use rwgate_gateway::{Config, Gateway};
 
 fn main() -> ExitCode {
+    rwgate_gateway::tls::install_crypto_provider();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),

@@ -18,6 +18,16 @@ use tokio_rustls::server::TlsStream;
 
 use crate::config::CertField;
 
+/// Installs ring as the process' rustls crypto provider, once. The HTTP client is
+/// built without a bundled provider; every place that builds one calls this first.
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err means another provider is already installed, which is just as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// `tls:` in the configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
