@@ -292,13 +292,7 @@ impl WriteBatch {
         for &k in &order {
             let l = self.labels[new_start + k as usize];
             let (n, v) = (self.bytes(l.name), self.bytes(l.value));
-            pb::put_len_header(
-                &mut out,
-                1,
-                pb::len_field_size(n.len()) + pb::len_field_size(v.len()),
-            );
-            pb::put_bytes(&mut out, 1, n);
-            pb::put_bytes(&mut out, 2, v);
+            pb::put_label(&mut out, 1, n, v);
         }
         let mut r = pb::Reader::new(&old, 0..old.len());
         // The old encoding was written or validated by this crate: it is well-formed.
@@ -556,14 +550,8 @@ impl<'l> Builder<'l> {
         let batch = &mut self.batch;
         for &i in &self.order {
             let l = batch.labels[labels_start + i as usize];
-            let (name, value) = (l.name, l.value);
-            let msg =
-                pb::len_field_size(name.len as usize) + pb::len_field_size(value.len as usize);
-            pb::put_len_header(&mut batch.scratch, 1, msg);
-            let body = &batch.body;
-            let scratch = &mut batch.scratch;
-            pb::put_bytes(scratch, 1, span_in(body, name));
-            pb::put_bytes(scratch, 2, span_in(body, value));
+            let (body, scratch) = (&batch.body, &mut batch.scratch);
+            pb::put_label(scratch, 1, span_in(body, l.name), span_in(body, l.value));
         }
     }
 

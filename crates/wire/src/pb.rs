@@ -295,6 +295,22 @@ pub(crate) fn put_len_header(out: &mut Vec<u8>, field: u8, len: usize) {
     put_varint(out, len as u64);
 }
 
+/// Size of a v1 `Label { name = 1; value = 2; }` as a length-delimited field.
+pub(crate) fn label_field_size(name_len: usize, value_len: usize) -> usize {
+    len_field_size(len_field_size(name_len) + len_field_size(value_len))
+}
+
+/// Appends a v1 `Label { name = 1; value = 2; }` as length-delimited field `field`.
+pub(crate) fn put_label(out: &mut Vec<u8>, field: u8, name: &[u8], value: &[u8]) {
+    put_len_header(
+        out,
+        field,
+        len_field_size(name.len()) + len_field_size(value.len()),
+    );
+    put_bytes(out, 1, name);
+    put_bytes(out, 2, value);
+}
+
 /// Appends a length-delimited field with the given payload.
 pub(crate) fn put_bytes(out: &mut Vec<u8>, field: u8, bytes: &[u8]) {
     put_len_header(out, field, bytes.len());

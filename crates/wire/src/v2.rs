@@ -225,26 +225,14 @@ fn convert_payload(
                 // v1 Exemplar { repeated Label labels = 1; double value = 2; int64 timestamp = 3; }
                 let ex = f.len_range()?;
                 let (value, ts) = value_and_timestamp(buf, ex.clone(), 2, 3)?;
-                let label_size = |n: Span, v: Span| {
-                    pb::len_field_size(
-                        pb::len_field_size(n.len as usize) + pb::len_field_size(v.len as usize),
-                    )
-                };
                 let mut labels_size = 0;
                 exemplar_labels(buf, ex.clone(), symbols, |n, v| {
-                    labels_size += label_size(n, v)
+                    labels_size += pb::label_field_size(n.len as usize, v.len as usize)
                 })?;
                 pb::put_len_header(out, 3, labels_size + 9 + 1 + pb::varint_len(ts));
                 let get = |s: Span| &buf[s.start as usize..(s.start + s.len) as usize];
                 exemplar_labels(buf, ex, symbols, |n, v| {
-                    let (n, v) = (get(n), get(v));
-                    pb::put_len_header(
-                        out,
-                        1,
-                        pb::len_field_size(n.len()) + pb::len_field_size(v.len()),
-                    );
-                    pb::put_bytes(out, 1, n);
-                    pb::put_bytes(out, 2, v);
+                    pb::put_label(out, 1, get(n), get(v))
                 })?;
                 out.push(0x11);
                 out.extend_from_slice(&value.to_le_bytes());
