@@ -205,21 +205,15 @@ impl WriteBatch {
             self.accepted.samples -= s.counts.samples;
             self.accepted.histograms -= s.counts.histograms;
             self.accepted.exemplars -= s.counts.exemplars;
-            let first = self.rejected.first.is_none();
-            let text = if first {
-                let mut d = format!(
-                    "series {} rejected: {}",
-                    self.describe(s.labels as usize..(s.labels + s.nlabels) as usize),
-                    reason.id()
-                );
-                if let Some(detail) = detail {
-                    let _ = write!(d, ": {detail}");
-                }
-                d
-            } else {
-                String::new()
-            };
-            self.rejected.record(reason, s.counts, || text);
+            let range = s.labels as usize..(s.labels + s.nlabels) as usize;
+            // Only the first refusal is described (the rest are counted).
+            let described = self.rejected.first.is_none().then(|| self.describe(range));
+            self.rejected.record(
+                reason,
+                s.counts,
+                || described.unwrap_or_default(),
+                detail.as_deref(),
+            );
         }
         self.series = kept;
         kept_index
@@ -361,11 +355,14 @@ fn truncate(s: &str, max: usize) -> &str {
 }
 
 impl Rejections {
+    /// Counts a refused series; the first one is described as
+    /// `series {labels} rejected: reason[: detail]` (formatted only for the first).
     pub(crate) fn record(
         &mut self,
         reason: Reason,
         counts: Counts,
-        detail: impl FnOnce() -> String,
+        series: impl FnOnce() -> String,
+        detail: Option<&str>,
     ) {
         self.series += 1;
         self.counts.add(counts);
@@ -374,7 +371,11 @@ impl Rejections {
             None => self.by_reason.push((reason, counts.total_samples())),
         }
         if self.first.is_none() {
-            self.first = Some(detail());
+            let mut text = format!("series {} rejected: {}", series(), reason.id());
+            if let Some(detail) = detail {
+                let _ = write!(text, ": {detail}");
+            }
+            self.first = Some(text);
         }
     }
 }
@@ -524,23 +525,13 @@ impl<'l> Builder<'l> {
     pub(crate) fn reject(&mut self, labels_start: usize, invalid: Invalid, counts: Counts) {
         let batch = &mut self.batch;
         let end = batch.labels.len();
-        let detail = || {
-            let mut d = format!(
-                "series {} rejected: {}",
-                batch.describe(labels_start..end),
-                invalid.reason.id()
-            );
-            if let Some(extra) = invalid.detail {
-                let _ = write!(d, ": {extra}");
-            }
-            d
-        };
-        let detail = if batch.rejected.first.is_none() {
-            detail()
-        } else {
-            String::new()
-        };
-        batch.rejected.record(invalid.reason, counts, || detail);
+        let described = (batch.rejected.first.is_none()).then(|| batch.describe(labels_start..end));
+        batch.rejected.record(
+            invalid.reason,
+            counts,
+            || described.unwrap_or_default(),
+            invalid.detail,
+        );
         batch.labels.truncate(labels_start);
     }
 
