@@ -69,6 +69,8 @@ struct Admitted {
     tenancy: Arc<TenancyState>,
     identity: Identity,
     limits: rwgate_wire::Limits,
+    /// `Content-Length`, when the client sent one (already checked against the limit).
+    announced: Option<usize>,
 }
 
 impl App {
@@ -129,9 +131,7 @@ impl App {
                 );
             }
         };
-        let result = self
-            .handle_admitted(protocol, &parts.headers, body, admitted)
-            .await;
+        let result = self.handle_admitted(protocol, body, admitted).await;
         let (written, error) = match result {
             Ok(done) => done,
             Err(e) => (Counts::default(), Some(e)),
@@ -158,10 +158,11 @@ impl App {
             }
         })?;
         let limits = tenancy.wire_limits(&identity.tenant);
-        if let Some(n) = headers
+        let announced = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(n) = announced
             && n > limits.max_compressed_bytes as u64
         {
             return Err(WireError::RequestBodyTooLarge {
@@ -175,24 +176,21 @@ impl App {
             tenancy,
             identity,
             limits,
+            // Not above the limit (checked above), so it fits a usize.
+            announced: announced.map(|n| n as usize),
         })
     }
 
     async fn handle_admitted(
         &self,
         protocol: Protocol,
-        headers: &HeaderMap,
         body: Body,
         a: Admitted,
     ) -> Result<(Counts, Option<IngestError>), IngestError> {
         // Reserve the compressed body before reading it: what the client announced,
         // else the most it may send.
         let max_body = a.limits.max_compressed_bytes;
-        let announced = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        let _body_permit = self.reserve_bytes(announced.unwrap_or(max_body))?;
+        let _body_permit = self.reserve_bytes(a.announced.unwrap_or(max_body))?;
         let compressed = self.read_body(body, max_body).await?;
         let decoded = rwgate_wire::decoded_len(&compressed, &a.limits)?;
         let _decoded_permit = self.reserve_bytes(decoded)?;
