@@ -5,22 +5,15 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::pki::{leaf, pki};
 use common::*;
 use rwgate_gateway::config::{ClientAuth, ForwardTls, TlsConfig};
 
-async fn downstream(dir: PathBuf) -> Harness {
+async fn downstream(listener: TlsConfig) -> Harness {
     Harness::builder()
         .receivers(1)
         .config(move |c| {
-            c.tls = Some(TlsConfig {
-                cert_file: dir.join("server.crt"),
-                key_file: dir.join("server.key"),
-                client_ca_file: Some(dir.join("ca.crt")),
-                client_auth: ClientAuth::Require,
-            });
+            c.tls = Some(listener);
         })
         .start()
         .await
@@ -43,7 +36,7 @@ async fn forwards_over_tls_with_a_client_certificate() {
     let (cert, key, _, _) = leaf(&p.server_ca, "tenant-a", false);
     std::fs::write(p.dir.join("client.crt"), cert).unwrap();
     std::fs::write(p.dir.join("client.key"), key).unwrap();
-    let down = downstream(p.dir.clone()).await;
+    let down = downstream(p.listener_tls(ClientAuth::Require)).await;
     let https = format!("https://localhost:{}/api/v1/receive", down.addr.port());
 
     let full = ForwardTls {

@@ -13,7 +13,7 @@ use common::*;
 use http_body_util::{BodyExt, Full};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rwgate_gateway::config::{ClientAuth, TlsConfig};
+use rwgate_gateway::config::ClientAuth;
 use rwgate_gateway::tenancy::TokenSpec;
 
 /// Sends one remote-write request over TLS; `Err` when the connection is refused.
@@ -73,16 +73,11 @@ async fn send_tls(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_certificate_cn_picks_the_tenant_and_other_cas_are_refused() {
     let p = pki("require");
-    let dir = p.dir.clone();
+    let listener = p.listener_tls(ClientAuth::Require);
     let h = Harness::builder()
         .receivers(1)
         .config(move |c| {
-            c.tls = Some(TlsConfig {
-                cert_file: dir.join("server.crt"),
-                key_file: dir.join("server.key"),
-                client_ca_file: Some(dir.join("ca.crt")),
-                client_auth: ClientAuth::Require,
-            });
+            c.tls = Some(listener);
         })
         .start()
         .await;
@@ -134,16 +129,11 @@ async fn client_certificate_cn_picks_the_tenant_and_other_cas_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn optional_client_auth_lets_token_clients_in() {
     let p = pki("optional");
-    let dir = p.dir.clone();
+    let listener = p.listener_tls(ClientAuth::Optional);
     let h = Harness::builder()
         .receivers(1)
         .config(move |c| {
-            c.tls = Some(TlsConfig {
-                cert_file: dir.join("server.crt"),
-                key_file: dir.join("server.key"),
-                client_ca_file: Some(dir.join("ca.crt")),
-                client_auth: ClientAuth::Optional,
-            });
+            c.tls = Some(listener);
             c.tenancy.require_auth = true;
             c.tenancy.tokens.insert(
                 "token-tenant-b-000000001".into(),

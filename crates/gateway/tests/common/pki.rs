@@ -71,3 +71,18 @@ pub fn pki(tag: &str) -> Pki {
     std::fs::write(dir.join("ca.crt"), &server_ca.pem).unwrap();
     Pki { dir, server_ca }
 }
+
+impl Pki {
+    /// The listener's TLS settings for this PKI's server files and CA.
+    pub fn listener_tls(
+        &self,
+        client_auth: rwgate_gateway::config::ClientAuth,
+    ) -> rwgate_gateway::config::TlsConfig {
+        rwgate_gateway::config::TlsConfig {
+            cert_file: self.dir.join("server.crt"),
+            key_file: self.dir.join("server.key"),
+            client_ca_file: Some(self.dir.join("ca.crt")),
+            client_auth,
+        }
+    }
+}
