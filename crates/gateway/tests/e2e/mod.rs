@@ -83,6 +83,22 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Waits (up to `secs`) until `url` answers 200; fails the test naming `what` otherwise.
+pub fn wait_ready(url: &str, secs: u64, what: &str) {
+    assert!(
+        wait_until(Duration::from_secs(secs), || http_get(url)
+            .is_some_and(|(s, _)| s == 200)),
+        "{what} did not become ready at {url}"
+    );
+}
+
+/// The `/metrics` text of a process on a loopback port (empty when unreachable).
+pub fn metrics_at(port: u16) -> String {
+    http_get(&format!("http://127.0.0.1:{port}/metrics"))
+        .map(|(_, b)| b)
+        .unwrap_or_default()
+}
+
 /// A blocking HTTP GET on loopback: status and body.
 pub fn http_get(url: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::{Series, TempDir, free_port, http_get, metric_sum, require, wait_until};
+use super::{
+    Series, TempDir, free_port, http_get, metric_sum, metrics_at, require, wait_ready, wait_until,
+};
 
 /// A child process stopped (SIGTERM, then SIGKILL) when dropped.
 pub struct Proc {
@@ -108,11 +110,10 @@ impl Vm {
             ]);
         let log = self.dir.with_extension("log");
         self.proc = Some(Proc::spawn(cmd, "victoria-metrics", log));
-        let url = format!("http://127.0.0.1:{}/health", self.port);
-        assert!(
-            wait_until(Duration::from_secs(20), || http_get(&url)
-                .is_some_and(|(s, _)| s == 200)),
-            "victoria-metrics did not start"
+        wait_ready(
+            &format!("http://127.0.0.1:{}/health", self.port),
+            20,
+            "victoria-metrics",
         );
     }
 
@@ -217,11 +218,10 @@ impl Gateway {
             .config
             .with_extension(format!("{}.log", std::process::id()));
         self.proc = Some(Proc::spawn(cmd, "rwgate", log));
-        let url = format!("http://127.0.0.1:{}/-/ready", self.admin);
-        assert!(
-            wait_until(Duration::from_secs(15), || http_get(&url)
-                .is_some_and(|(s, _)| s == 200)),
-            "rwgate did not become ready"
+        wait_ready(
+            &format!("http://127.0.0.1:{}/-/ready", self.admin),
+            15,
+            "rwgate",
         );
     }
 
@@ -237,9 +237,7 @@ impl Gateway {
     }
 
     pub fn metrics(&self) -> String {
-        http_get(&format!("http://127.0.0.1:{}/metrics", self.admin))
-            .map(|(_, b)| b)
-            .unwrap_or_default()
+        metrics_at(self.admin)
     }
 
     /// `rwgate_requests_total` answers with `code`.
@@ -313,11 +311,10 @@ remote_write:
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"));
         let proc = Proc::spawn(cmd, "prometheus", dir.join("log"));
-        let ready = format!("http://127.0.0.1:{port}/-/ready");
-        assert!(
-            wait_until(Duration::from_secs(20), || http_get(&ready)
-                .is_some_and(|(s, _)| s == 200)),
-            "prometheus agent did not start"
+        wait_ready(
+            &format!("http://127.0.0.1:{port}/-/ready"),
+            20,
+            "prometheus agent",
         );
         PromAgent {
             port,
@@ -326,9 +323,7 @@ remote_write:
     }
 
     pub fn metrics(&self) -> String {
-        http_get(&format!("http://127.0.0.1:{}/metrics", self.port))
-            .map(|(_, b)| b)
-            .unwrap_or_default()
+        metrics_at(self.port)
     }
 
     pub fn metric(&self, name: &str) -> f64 {
@@ -381,12 +376,7 @@ impl VmAgent {
             .arg("-remoteWrite.flushInterval=1s")
             .arg("-loggerLevel=WARN");
         let proc = Proc::spawn(cmd, "vmagent", dir.join("log"));
-        let health = format!("http://127.0.0.1:{port}/health");
-        assert!(
-            wait_until(Duration::from_secs(20), || http_get(&health)
-                .is_some_and(|(s, _)| s == 200)),
-            "vmagent did not start"
-        );
+        wait_ready(&format!("http://127.0.0.1:{port}/health"), 20, "vmagent");
         VmAgent {
             port,
             proc: Some(proc),
@@ -394,9 +384,7 @@ impl VmAgent {
     }
 
     pub fn metrics(&self) -> String {
-        http_get(&format!("http://127.0.0.1:{}/metrics", self.port))
-            .map(|(_, b)| b)
-            .unwrap_or_default()
+        metrics_at(self.port)
     }
 
     pub fn stop(&mut self) {
