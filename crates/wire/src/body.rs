@@ -107,15 +107,23 @@ pub fn decoded_len(compressed: &[u8], limits: &Limits) -> Result<usize, WireErro
 pub fn decompress(compressed: &[u8], limits: &Limits) -> Result<Bytes, WireError> {
     let claimed = decoded_len(compressed, limits)?;
     let mut out = vec![0u8; claimed];
+    decompress_into(compressed, &mut out)?;
+    Ok(Bytes::from(out))
+}
+
+/// Decompresses into `out`, which must be exactly the length [`decoded_len`] returned;
+/// a block that fills it differently is malformed.
+pub(crate) fn decompress_into(compressed: &[u8], out: &mut [u8]) -> Result<(), WireError> {
     let n = snap::raw::Decoder::new()
-        .decompress(compressed, &mut out)
+        .decompress(compressed, out)
         .map_err(|e| WireError::MalformedSnappy(e.to_string()))?;
-    if n != claimed {
+    if n != out.len() {
         return Err(WireError::MalformedSnappy(format!(
-            "header claims {claimed} bytes, block holds {n}"
+            "header claims {} bytes, block holds {n}",
+            out.len()
         )));
     }
-    Ok(Bytes::from(out))
+    Ok(())
 }
 
 fn trim(s: &[u8]) -> &[u8] {

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 
-use crate::body::decoded_len;
+use crate::body::{decoded_len, decompress_into};
 use crate::error::WireError;
 use crate::limits::Limits;
 
@@ -45,14 +45,7 @@ impl BufferPool {
         } else {
             buf.resize(n, 0);
         }
-        let written = snap::raw::Decoder::new()
-            .decompress(compressed, &mut buf)
-            .map_err(|e| WireError::MalformedSnappy(e.to_string()))?;
-        if written != n {
-            return Err(WireError::MalformedSnappy(format!(
-                "header claims {n} bytes, block holds {written}"
-            )));
-        }
+        decompress_into(compressed, &mut buf)?;
         Ok(Bytes::from(buf))
     }
 
