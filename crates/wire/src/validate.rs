@@ -168,10 +168,15 @@ static CLASS: [u8; 256] = {
     t
 };
 
+/// Branch-free over the bytes: the classes are AND-ed together and tested once, which
+/// measured faster than stopping at the first bad byte (names are short and nearly
+/// always valid).
+#[inline]
 fn charset(name: &[u8], first: u8, rest: u8) -> bool {
     match name.split_first() {
         Some((f, tail)) => {
-            CLASS[*f as usize] & first != 0 && tail.iter().all(|b| CLASS[*b as usize] & rest != 0)
+            let all = tail.iter().fold(rest, |acc, b| acc & CLASS[*b as usize]);
+            CLASS[*f as usize] & first != 0 && all & rest != 0
         }
         None => false,
     }
