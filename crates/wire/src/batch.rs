@@ -511,7 +511,7 @@ impl<'l> Builder<'l> {
     }
 
     /// Validates the labels pushed since `labels_start`; on success returns whether they
-    /// were sorted, leaving `self.order` holding the sorted order.
+    /// were sorted, and when they were not, `self.order` holds the sorted order.
     pub(crate) fn validate_labels(
         &mut self,
         labels_start: usize,
@@ -536,13 +536,20 @@ impl<'l> Builder<'l> {
     }
 
     /// Writes the labels pushed since `labels_start` into scratch as v1 `Label` fields,
-    /// in the sorted order computed by validation. Returns the scratch offset written to.
-    pub(crate) fn write_sorted_labels(&mut self, labels_start: usize) {
+    /// sorted: in wire order when validation found them `sorted`, else in the order it
+    /// computed.
+    pub(crate) fn write_sorted_labels(&mut self, labels_start: usize, sorted: bool) {
         let batch = &mut self.batch;
-        for &i in &self.order {
-            let l = batch.labels[labels_start + i as usize];
-            let (body, scratch) = (&batch.body, &mut batch.scratch);
+        let (body, scratch) = (&batch.body, &mut batch.scratch);
+        let mut put = |l: LabelRef| {
             pb::put_label(scratch, 1, span_in(body, l.name), span_in(body, l.value));
+        };
+        if sorted {
+            batch.labels[labels_start..].iter().for_each(|l| put(*l));
+        } else {
+            self.order
+                .iter()
+                .for_each(|&i| put(batch.labels[labels_start + i as usize]));
         }
     }
 

@@ -101,8 +101,11 @@ fn series(b: &mut Builder<'_>, buf: &[u8], range: Range<usize>) -> Result<(), Wi
     let checks_time = b.checks_time();
     loop {
         // Fast paths for labels and samples, which are nearly all of a request.
-        if let Some(l) = r.short_len_field(0x0a) {
-            let l = label(buf, l).map_err(&pb_err)?;
+        if let Some(range) = r.short_len_field(0x0a) {
+            let l = match label_fast(buf, &range) {
+                Some(l) => l,
+                None => label(buf, range).map_err(&pb_err)?,
+            };
             if seen <= b.limits.max_label_names {
                 b.batch.labels.push(l);
             }
@@ -164,7 +167,7 @@ fn series(b: &mut Builder<'_>, buf: &[u8], range: Range<usize>) -> Result<(), Wi
     } else {
         b.batch.sorted += 1;
         let start = b.scratch_pos();
-        b.write_sorted_labels(labels_start);
+        b.write_sorted_labels(labels_start, false);
         // Copy every other field as it was.
         let mut r = Reader::new(buf, range);
         while let Some(f) = r.next_field().map_err(&pb_err)? {

@@ -163,16 +163,19 @@ fn series(
         b.reject(labels_start, Reason::SamplesAndHistograms.into(), counts);
         return Ok(());
     }
-    if let Err(problem) = b.validate_labels(labels_start, seen) {
-        b.reject(labels_start, problem, counts);
-        return Ok(());
-    }
+    let sorted = match b.validate_labels(labels_start, seen) {
+        Ok(sorted) => sorted,
+        Err(problem) => {
+            b.reject(labels_start, problem, counts);
+            return Ok(());
+        }
+    };
     if let Some(problem) = invalid {
         b.reject(labels_start, problem, counts);
         return Ok(());
     }
     let start = b.scratch_pos();
-    b.write_sorted_labels(labels_start);
+    b.write_sorted_labels(labels_start, sorted);
     convert_payload(b, buf, range, symbols).map_err(&pb_err)?;
     let encoded = Span {
         start,

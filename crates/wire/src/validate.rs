@@ -21,8 +21,9 @@ impl From<Reason> for Invalid {
 }
 
 /// Validates one series' labels (`seen` is how many the wire held; only the first
-/// `max_label_names + 1` are kept). On success, `order` holds the label indices in
-/// byte-wise name order and the result says whether the wire order was already sorted.
+/// `max_label_names + 1` are kept). On success the result says whether the wire order
+/// was already sorted; when it was not, `order` holds the label indices in byte-wise
+/// name order.
 pub(crate) fn labels(
     body: &[u8],
     labels: &[LabelRef],
@@ -86,9 +87,9 @@ pub(crate) fn labels(
     if !has_name {
         return Err(Reason::MissingMetricName.into());
     }
-    order.clear();
-    order.extend(0..labels.len() as u32);
     if !sorted {
+        order.clear();
+        order.extend(0..labels.len() as u32);
         order.sort_unstable_by(|&a, &b| {
             get(labels[a as usize].name).cmp(get(labels[b as usize].name))
         });
