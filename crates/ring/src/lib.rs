@@ -23,7 +23,7 @@ mod hashrings;
 mod placement;
 
 pub use config::{Algorithm, ConfigError, MatcherType};
-pub use hash::series_hash;
+pub use hash::{series_hash, xxhash64};
 pub use hashrings::{BuildOptions, Endpoint, Hashring, Hashrings};
 pub use reload::{ReloadError, ReloadOutcome, RingHandle};
 

@@ -1,11 +1,12 @@
 //! Placement properties: ketama moves few series when an endpoint is added and never
-//! between old endpoints; AZ spread is even; hashmod is its formula.
+//! between old endpoints; AZ spread is even; hashmod is its formula; the series hash
+//! is XXH64 of the Thanos layout.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure
 
 use std::collections::{BTreeMap, HashSet};
 
 use proptest::prelude::*;
-use rwgate_ring::{Algorithm, BuildOptions, Hashrings, series_hash};
+use rwgate_ring::{Algorithm, BuildOptions, Hashrings, series_hash, xxhash64};
 
 fn build(endpoints: &serde_json::Value, algorithm: &str, rf: usize) -> Hashrings {
     let json = serde_json::json!([{ "endpoints": endpoints, "algorithm": algorithm }]);
@@ -108,5 +109,31 @@ proptest! {
                 prop_assert_eq!(&ring.endpoints()[ring.replica(h, n)].address, want);
             }
         }
+    }
+
+    /// The series hash is XXH64 of `tenant 0xFF name 0xFF value 0xFF ...` laid out the
+    /// plain way, whatever the lengths (they pick different copy paths) and whatever
+    /// the buffer held before.
+    #[test]
+    fn series_hash_is_xxh64_of_the_plain_layout(
+        tenant in prop::collection::vec(any::<u8>(), 0..20),
+        labels in prop::collection::vec(
+            (prop::collection::vec(any::<u8>(), 0..40), prop::collection::vec(any::<u8>(), 0..40)),
+            0..12,
+        ),
+        stale in prop::collection::vec(any::<u8>(), 0..300),
+    ) {
+        let mut plain = tenant.clone();
+        plain.push(0xff);
+        for (n, v) in &labels {
+            plain.extend_from_slice(n);
+            plain.push(0xff);
+            plain.extend_from_slice(v);
+            plain.push(0xff);
+        }
+        let mut buf = stale;
+        let h = series_hash(&tenant, labels.iter().map(|(n, v)| (&n[..], &v[..])), &mut buf);
+        prop_assert_eq!(&buf, &plain);
+        prop_assert_eq!(h, xxhash64(&plain));
     }
 }
