@@ -401,9 +401,17 @@ impl<'a> SeriesRef<'a> {
 
     /// The value of label `name`, if present.
     pub fn label(&self, name: &[u8]) -> Option<&'a [u8]> {
-        self.labels()
-            .find(|(n, _)| crate::validate::eq_names(n, name))
-            .map(|(_, v)| v)
+        let batch = self.batch;
+        let start = self.series.labels as usize;
+        let end = start + self.series.nlabels as usize;
+        // Lengths first: most names differ in length and are never read.
+        batch.labels[start..end]
+            .iter()
+            .find(|l| {
+                l.name.len as usize == name.len()
+                    && crate::validate::eq_names(batch.bytes(l.name), name)
+            })
+            .map(|l| batch.bytes(l.value))
     }
 
     /// What this series carries.

@@ -3,7 +3,7 @@
 
 use rwgate_wire::{Reason, SeriesRef, WriteBatch};
 
-use super::{Identity, LabelPolicy, TenancyState, escape, validate_tenant};
+use super::{Identity, LabelPolicy, TenancyState, TenantSpec, escape, validate_tenant};
 use crate::error::IngestError;
 
 /// The accepted series of a batch grouped by tenant (indices into the batch).
@@ -100,11 +100,14 @@ pub fn route(
         }
     }
 
+    // Looked up once per tenant, not once per series.
+    let specs: Vec<&TenantSpec> = names.iter().map(|n| state.spec(n)).collect();
     let kept = batch.retain(|i, s| {
-        let tenant = names[tenant_of[i] as usize].as_str();
+        let t = tenant_of[i] as usize;
+        let tenant = names[t].as_str();
         let problem = match refused[i].take() {
             Some((reason, detail)) => Some((reason, Some(detail))),
-            None => check_rules(state, tenant, &s),
+            None => check_rules(specs[t], tenant, &s),
         };
         match problem {
             None => Ok(()),
@@ -127,11 +130,10 @@ pub fn route(
 }
 
 fn check_rules(
-    state: &TenancyState,
+    spec: &TenantSpec,
     tenant: &str,
     s: &SeriesRef<'_>,
 ) -> Option<(Reason, Option<String>)> {
-    let spec = state.spec(tenant);
     for required in &spec.required_labels {
         if s.label(required.as_bytes()).is_none() {
             return Some((
