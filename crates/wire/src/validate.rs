@@ -111,22 +111,33 @@ fn is_metric_name_label(name: &[u8]) -> bool {
 }
 
 /// Byte-wise order; sorted label names nearly always differ in their first byte, which
-/// settles most comparisons without a call into `memcmp`. (Comparing 8-byte prefixes as
-/// integers was tried and measured 15% slower on the agent fixture.)
+/// settles most comparisons without a call into `memcmp`. Names that share a first byte
+/// (`label_00`, `label_01`, `kubernetes_...`) compare their first eight bytes as one
+/// big-endian integer next. (Doing that for every pair, before the first-byte test, was
+/// measured 15% slower on the agent fixture.)
 #[inline]
 fn cmp_names(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     match (a.first(), b.first()) {
         (Some(x), Some(y)) if x != y => x.cmp(y),
-        _ if a.len() <= 32 && b.len() <= 32 => {
-            // Short names (label_00, label_01, ...): a byte loop beats a call to memcmp.
-            for (x, y) in a.iter().zip(b) {
+        _ => {
+            if let (Some(x), Some(y)) = (a.first_chunk::<8>(), b.first_chunk::<8>()) {
+                let (x, y) = (u64::from_be_bytes(*x), u64::from_be_bytes(*y));
                 if x != y {
-                    return x.cmp(y);
+                    return x.cmp(&y);
                 }
             }
-            a.len().cmp(&b.len())
+            if a.len() <= 32 && b.len() <= 32 {
+                // Short names: a byte loop beats a call to memcmp.
+                for (x, y) in a.iter().zip(b) {
+                    if x != y {
+                        return x.cmp(y);
+                    }
+                }
+                a.len().cmp(&b.len())
+            } else {
+                a.cmp(b)
+            }
         }
-        _ => a.cmp(b),
     }
 }
 
@@ -199,7 +210,11 @@ mod tests {
 
     #[test]
     fn name_order_matches_byte_order() {
-        let names: [&[u8]; 12] = [
+        let names: [&[u8]; 16] = [
+            b"label_0",
+            b"label_00x",
+            b"label_10",
+            b"kubernetes_pod_name",
             b"",
             b"a",
             b"ab",
