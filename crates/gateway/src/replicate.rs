@@ -66,8 +66,10 @@ pub async fn replicate(
     let endpoints = ring.endpoints();
     // Per endpoint: positions in `series`.
     let mut groups: Vec<Vec<u32>> = vec![Vec::new(); endpoints.len()];
-    for (slot, &ep) in placement.iter().enumerate() {
-        groups[ep as usize].push((slot / rf) as u32);
+    for (pos, replicas) in placement.chunks_exact(rf).enumerate() {
+        for &ep in replicas {
+            groups[ep as usize].push(pos as u32);
+        }
     }
 
     let mut tasks = Vec::new();

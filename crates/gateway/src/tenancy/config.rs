@@ -166,6 +166,13 @@ pub struct TenantSpec {
     pub limits: TenantLimits,
 }
 
+impl TenantSpec {
+    /// Whether any label rule (required labels, allowed values) applies.
+    pub fn has_label_rules(&self) -> bool {
+        !self.required_labels.is_empty() || !self.allowed_label_values.is_empty()
+    }
+}
+
 /// Per-tenant limit overrides.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]

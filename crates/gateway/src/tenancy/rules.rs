@@ -107,7 +107,8 @@ pub fn route(
         let tenant = names[t].as_str();
         let problem = match refused[i].take() {
             Some((reason, detail)) => Some((reason, Some(detail))),
-            None => check_rules(specs[t], tenant, &s),
+            None if specs[t].has_label_rules() => check_rules(specs[t], tenant, &s),
+            None => None,
         };
         match problem {
             None => Ok(()),
