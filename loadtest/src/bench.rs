@@ -40,6 +40,10 @@ pub struct BenchArgs {
     /// The vmagent binary (skipped when not found).
     #[arg(long, default_value = "vmagent")]
     pub vmagent: PathBuf,
+    /// Rounds at maximum offered load (rate 0), each rwgate then vmagent; the summary
+    /// gives the median ratio over the rounds. Other rates are measured once.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
     /// Where the markdown table and the SVG plot go.
     #[arg(long, default_value = "docs/bench")]
     pub out: PathBuf,
@@ -346,7 +350,12 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
         .status()
         .is_ok();
     let mut rows = Vec::new();
-    for &rate in &args.rates {
+    let rounds = |rate: f64| if rate == 0.0 { args.repeat.max(1) } else { 1 };
+    for rate in args
+        .rates
+        .iter()
+        .flat_map(|&r| std::iter::repeat_n(r, rounds(r)))
+    {
         let (p, url) = start_rwgate(&rwgate, &addrs, &dir)?;
         let t = Target {
             relay: "rwgate",
@@ -413,22 +422,75 @@ fn render(rows: &[Row], w: &Workload, args: &BenchArgs, has_vmagent: bool) -> St
         ));
     }
     if has_vmagent {
-        let at_max = |relay: &str| rows.iter().rfind(|r| r.relay == relay && r.offered == 0.0);
-        if let (Some(a), Some(b)) = (at_max("rwgate"), at_max("vmagent")) {
-            s.push_str(&format!(
-                "\nAt maximum offered load: rwgate delivers {:.2}x vmagent's samples/s ({:.0} vs {:.0}) and uses {:.2}x less CPU per sample ({:.3} vs {:.3} CPU-s per 1M).\n",
-                a.delivered / b.delivered.max(1e-9),
-                a.delivered,
-                b.delivered,
-                b.cpu_per_million / a.cpu_per_million.max(1e-9),
-                a.cpu_per_million,
-                b.cpu_per_million
-            ));
-        }
+        s.push_str(&summary(rows));
     } else {
         s.push_str("\nvmagent was not found: install Debian's victoria-metrics package for the comparison.\n");
     }
     s
+}
+
+/// The rounds at maximum offered load: each rwgate row with the vmagent row after it.
+fn max_rounds(rows: &[Row]) -> Vec<(&Row, &Row)> {
+    let at_max: Vec<&Row> = rows.iter().filter(|r| r.offered == 0.0).collect();
+    at_max
+        .windows(2)
+        .filter(|w| w[0].relay == "rwgate" && w[1].relay == "vmagent")
+        .map(|w| (w[0], w[1]))
+        .collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// The comparison at maximum offered load: one round as is, several as medians (of
+/// the per-round ratios, and of each relay's rates) with the range of the ratio.
+fn summary(rows: &[Row]) -> String {
+    let rounds = max_rounds(rows);
+    if rounds.is_empty() {
+        return String::new();
+    }
+    let ratios: Vec<f64> = rounds
+        .iter()
+        .map(|(a, b)| a.delivered / b.delivered.max(1e-9))
+        .collect();
+    let cpu_ratios: Vec<f64> = rounds
+        .iter()
+        .map(|(a, b)| b.cpu_per_million / a.cpu_per_million.max(1e-9))
+        .collect();
+    let of = |f: fn(&Row) -> f64, first: bool| {
+        median(
+            rounds
+                .iter()
+                .map(|(a, b)| f(if first { a } else { b }))
+                .collect(),
+        )
+    };
+    let (lo, hi) = ratios
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+    let head = if rounds.len() == 1 {
+        "At maximum offered load".to_string()
+    } else {
+        format!(
+            "At maximum offered load, medians of {} rounds (ratio range {lo:.2}x to {hi:.2}x)",
+            rounds.len()
+        )
+    };
+    format!(
+        "\n{head}: rwgate delivers {:.2}x vmagent's samples/s ({:.0} vs {:.0}) and uses {:.2}x less CPU per sample ({:.3} vs {:.3} CPU-s per 1M).\n",
+        median(ratios),
+        of(|r| r.delivered, true),
+        of(|r| r.delivered, false),
+        median(cpu_ratios),
+        of(|r| r.cpu_per_million, true),
+        of(|r| r.cpu_per_million, false),
+    )
 }
 
 /// Delivered samples/s against offered load, one line per relay.
@@ -456,9 +518,16 @@ pub fn plot(rows: &[Row], path: &Path) -> Result<(), String> {
         .draw()
         .map_err(|e| e.to_string())?;
     for (relay, color) in [("rwgate", RED), ("vmagent", BLUE)] {
+        // Several rounds at maximum load: the median one is drawn.
+        let mut at_max: Vec<&Row> = rows
+            .iter()
+            .filter(|r| r.relay == relay && r.offered == 0.0)
+            .collect();
+        at_max.sort_by(|a, b| a.delivered.total_cmp(&b.delivered));
         let mut pts: Vec<(f64, f64)> = rows
             .iter()
-            .filter(|r| r.relay == relay)
+            .filter(|r| r.relay == relay && r.offered != 0.0)
+            .chain(at_max.get(at_max.len() / 2).copied())
             .map(|r| (x_of(r), r.delivered / 1e6))
             .collect();
         if pts.is_empty() {
@@ -481,4 +550,67 @@ pub fn plot(rows: &[Row], path: &Path) -> Result<(), String> {
         .draw()
         .map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(relay: &str, offered: f64, delivered: f64, cpu: f64) -> Row {
+        Row {
+            relay: relay.into(),
+            offered,
+            sent: delivered,
+            acked: delivered,
+            delivered,
+            cpu_per_million: cpu,
+            per_cpu_second: 1e6 / cpu,
+            cores: 1.0,
+            peak_rss_mib: 10.0,
+            generator_cpu: 0.1,
+            failures: 0,
+        }
+    }
+
+    #[test]
+    fn summary_takes_medians_over_max_rate_rounds() {
+        let rows = vec![
+            row("rwgate", 1e6, 1e6, 0.3),
+            row("vmagent", 1e6, 1e6, 0.5),
+            row("rwgate", 0.0, 3.0e6, 0.30),
+            row("vmagent", 0.0, 2.0e6, 0.60),
+            row("rwgate", 0.0, 4.0e6, 0.32),
+            row("vmagent", 0.0, 2.5e6, 0.48),
+            row("rwgate", 0.0, 3.3e6, 0.33),
+            row("vmagent", 0.0, 2.0e6, 0.50),
+        ];
+        // Ratios 1.5, 1.6, 1.65: median 1.6. CPU ratios 2.0, 1.5, 1.515: median 1.52.
+        let s = summary(&rows);
+        assert!(
+            s.contains("medians of 3 rounds (ratio range 1.50x to 1.65x)"),
+            "{s}"
+        );
+        assert!(
+            s.contains("rwgate delivers 1.60x vmagent's samples/s (3300000 vs 2000000)"),
+            "{s}"
+        );
+        assert!(
+            s.contains("uses 1.52x less CPU per sample (0.320 vs 0.500 CPU-s per 1M)"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn summary_of_one_round_is_that_round() {
+        let rows = vec![
+            row("rwgate", 0.0, 3.0e6, 0.3),
+            row("vmagent", 0.0, 2.0e6, 0.6),
+        ];
+        let s = summary(&rows);
+        assert!(
+            s.starts_with("\nAt maximum offered load: rwgate delivers 1.50x"),
+            "{s}"
+        );
+        assert!(summary(&rows[..1]).is_empty());
+    }
 }
