@@ -12,6 +12,8 @@ const SEP: u8 = 0xff;
 /// The input is laid out in one pass: `buf` is sized and filled with separators once,
 /// then each name and value is copied to its place with fixed-size moves (no call into
 /// `memcpy` per label, which cost twice the hash itself; `cargo bench -p rwgate-ring`).
+/// The iterator is walked twice (once to size `buf`), so a clone of it must yield the
+/// same labels, as iterators over stored labels do.
 pub fn series_hash<'a, I>(tenant: &[u8], labels: I, buf: &mut Vec<u8>) -> u64
 where
     I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
