@@ -455,22 +455,8 @@ fn summary(rows: &[Row]) -> String {
     if rounds.is_empty() {
         return String::new();
     }
-    let ratios: Vec<f64> = rounds
-        .iter()
-        .map(|(a, b)| a.delivered / b.delivered.max(1e-9))
-        .collect();
-    let cpu_ratios: Vec<f64> = rounds
-        .iter()
-        .map(|(a, b)| b.cpu_per_million / a.cpu_per_million.max(1e-9))
-        .collect();
-    let of = |f: fn(&Row) -> f64, first: bool| {
-        median(
-            rounds
-                .iter()
-                .map(|(a, b)| f(if first { a } else { b }))
-                .collect(),
-        )
-    };
+    let of = |f: fn(&(&Row, &Row)) -> f64| rounds.iter().map(f).collect::<Vec<f64>>();
+    let ratios = of(|(a, b)| a.delivered / b.delivered.max(1e-9));
     let (lo, hi) = ratios
         .iter()
         .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
@@ -485,11 +471,11 @@ fn summary(rows: &[Row]) -> String {
     format!(
         "\n{head}: rwgate delivers {:.2}x vmagent's samples/s ({:.0} vs {:.0}) and uses {:.2}x less CPU per sample ({:.3} vs {:.3} CPU-s per 1M).\n",
         median(ratios),
-        of(|r| r.delivered, true),
-        of(|r| r.delivered, false),
-        median(cpu_ratios),
-        of(|r| r.cpu_per_million, true),
-        of(|r| r.cpu_per_million, false),
+        median(of(|(a, _)| a.delivered)),
+        median(of(|(_, b)| b.delivered)),
+        median(of(|(a, b)| b.cpu_per_million / a.cpu_per_million.max(1e-9))),
+        median(of(|(a, _)| a.cpu_per_million)),
+        median(of(|(_, b)| b.cpu_per_million)),
     )
 }
 

@@ -45,6 +45,13 @@ pub(crate) struct Series {
     pub counts: Counts,
 }
 
+impl Series {
+    /// Where its labels are in `WriteBatch::labels`.
+    fn label_range(&self) -> std::ops::Range<usize> {
+        self.labels as usize..(self.labels + self.nlabels) as usize
+    }
+}
+
 /// How many samples, native histogram samples and exemplars something holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -205,7 +212,7 @@ impl WriteBatch {
             self.accepted.samples -= s.counts.samples;
             self.accepted.histograms -= s.counts.histograms;
             self.accepted.exemplars -= s.counts.exemplars;
-            let range = s.labels as usize..(s.labels + s.nlabels) as usize;
+            let range = s.label_range();
             // Only the first refusal is described (the rest are counted).
             let described = self.rejected.first.is_none().then(|| self.describe(range));
             self.rejected.record(
@@ -225,7 +232,7 @@ impl WriteBatch {
     /// wire order, with the label changed in place or left out.
     pub fn set_label(&mut self, i: usize, name: &[u8], value: Option<&[u8]>) -> bool {
         let s = self.series[i];
-        let range = s.labels as usize..(s.labels + s.nlabels) as usize;
+        let range = s.label_range();
         let found = self.labels[range.clone()]
             .iter()
             .position(|l| self.bytes(l.name) == name);
@@ -392,9 +399,7 @@ impl<'a> SeriesRef<'a> {
     /// them in this order).
     pub fn labels(&self) -> impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])> + Clone + 'a {
         let batch = self.batch;
-        let start = self.series.labels as usize;
-        let end = start + self.series.nlabels as usize;
-        batch.labels[start..end]
+        batch.labels[self.series.label_range()]
             .iter()
             .map(move |l| (batch.bytes(l.name), batch.bytes(l.value)))
     }
@@ -402,10 +407,8 @@ impl<'a> SeriesRef<'a> {
     /// The value of label `name`, if present.
     pub fn label(&self, name: &[u8]) -> Option<&'a [u8]> {
         let batch = self.batch;
-        let start = self.series.labels as usize;
-        let end = start + self.series.nlabels as usize;
         // Lengths first: most names differ in length and are never read.
-        batch.labels[start..end]
+        batch.labels[self.series.label_range()]
             .iter()
             .find(|l| {
                 l.name.len as usize == name.len()
@@ -426,9 +429,7 @@ impl<'a> SeriesRef<'a> {
 
     /// The labels formatted for humans, values escaped and cut.
     pub fn describe(&self) -> String {
-        let start = self.series.labels as usize;
-        self.batch
-            .describe(start..start + self.series.nlabels as usize)
+        self.batch.describe(self.series.label_range())
     }
 }
 
