@@ -87,6 +87,15 @@ pub struct ServeArgs {
     /// Bytes in flight before new requests get 503.
     #[arg(long)]
     pub max_inflight_bytes: Option<usize>,
+    /// Open connections before new ones get 503 [default: 16384].
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// Time a connection may take to send a request's headers [default: 10s].
+    #[arg(long, value_parser = humantime_duration)]
+    pub header_read_timeout: Option<Duration>,
+    /// Time a keep-alive connection may wait for its next request [default: 90s].
+    #[arg(long, value_parser = humantime_duration)]
+    pub idle_timeout: Option<Duration>,
     /// Time budget of one forward, retries included [default: 5s].
     #[arg(long, value_parser = humantime_duration)]
     pub forward_deadline: Option<Duration>,
@@ -130,6 +139,9 @@ impl ServeArgs {
         set!(max_samples_per_request => limits.max_samples_per_request);
         set!(max_inflight_requests => overload.max_inflight_requests);
         set!(max_inflight_bytes => overload.max_inflight_bytes);
+        set!(max_connections => overload.max_connections);
+        set!(header_read_timeout => limits.header_read_timeout);
+        set!(idle_timeout => limits.idle_timeout);
         set!(forward_deadline => forward.deadline);
         if let Some(h) = &self.hashrings {
             c.hashrings = Some(h.clone());

@@ -96,9 +96,26 @@ pub struct LimitsConfig {
     /// Refuse samples older than this.
     #[serde(with = "humantime_serde")]
     pub max_sample_age: Option<Duration>,
-    /// Longest time a client may take to send its body.
+    /// Longest time a client may take to send its body, however fast it sends.
     #[serde(with = "humantime_serde")]
     pub body_read_timeout: Duration,
+    /// Slowest body transfer allowed, bytes per second (0: no minimum). A body must
+    /// have arrived by `body_rate_grace` + received bytes / `body_min_rate` after its
+    /// headers, or the request is cut off with 408 (Apache's `RequestReadTimeout
+    /// body=…,MinRate=…`).
+    pub body_min_rate: u64,
+    /// Time a body gets before `body_min_rate` applies.
+    #[serde(with = "humantime_serde")]
+    pub body_rate_grace: Duration,
+    /// Time from a new connection, or from the first byte of a request, until its
+    /// headers are complete; then the connection is closed (nginx
+    /// `client_header_timeout`).
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Time a keep-alive connection may wait for its next request (nginx
+    /// `keepalive_timeout`).
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
 }
 
 /// Label name charset.
@@ -127,6 +144,10 @@ impl Default for LimitsConfig {
             max_sample_future: None,
             max_sample_age: None,
             body_read_timeout: Duration::from_secs(30),
+            body_min_rate: 4096,
+            body_rate_grace: Duration::from_secs(5),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(90),
         }
     }
 }
@@ -159,8 +180,16 @@ impl LimitsConfig {
 pub struct Overload {
     /// Requests being handled at once.
     pub max_inflight_requests: usize,
-    /// Bytes (compressed plus decoded bodies) held by requests being handled.
+    /// Bytes (compressed plus decoded bodies) held by requests being handled. A body
+    /// is charged as its bytes arrive, so a slow sender holds only what it has sent.
     pub max_inflight_bytes: usize,
+    /// Requests one tenant may have in flight at once, so that one client cannot hold
+    /// every slot (0: half of `max_inflight_requests`).
+    pub max_inflight_requests_per_tenant: usize,
+    /// Open connections on the remote-write listener; past it a new connection gets
+    /// 503 with `Retry-After` and is closed. Keep it below the process' open-files
+    /// limit.
+    pub max_connections: usize,
 }
 
 impl Default for Overload {
@@ -168,6 +197,18 @@ impl Default for Overload {
         Overload {
             max_inflight_requests: 256,
             max_inflight_bytes: 256 << 20,
+            max_inflight_requests_per_tenant: 0,
+            max_connections: 16_384,
+        }
+    }
+}
+
+impl Overload {
+    /// The per-tenant request cap in force.
+    pub fn per_tenant_requests(&self) -> usize {
+        match self.max_inflight_requests_per_tenant {
+            0 => (self.max_inflight_requests / 2).max(1),
+            n => n.min(self.max_inflight_requests),
         }
     }
 }
@@ -327,12 +368,22 @@ impl Config {
                 "overload.max_inflight_requests",
                 self.overload.max_inflight_requests,
             ),
+            ("overload.max_connections", self.overload.max_connections),
             (
                 "forward.max_concurrency_per_endpoint",
                 self.forward.max_concurrency_per_endpoint,
             ),
         ] {
             if v == 0 {
+                p.push(format!("{name} must be greater than 0"));
+            }
+        }
+        for (name, d) in [
+            ("limits.body_read_timeout", l.body_read_timeout),
+            ("limits.header_read_timeout", l.header_read_timeout),
+            ("limits.idle_timeout", l.idle_timeout),
+        ] {
+            if d.is_zero() {
                 p.push(format!("{name} must be greater than 0"));
             }
         }

@@ -10,6 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rwgate_wire::{Counts, Protocol, WireError};
 
+use crate::admission::BodyError;
 use crate::tenancy::TenantError;
 
 /// Why a request was not (fully) written.
@@ -48,12 +49,12 @@ pub enum IngestError {
         /// Series in the request.
         total: u64,
     },
-    /// The body could not be read.
-    #[error("reading the request body: {0}")]
-    BodyRead(String),
-    /// The client did not send its body in time.
-    #[error("the request body did not arrive within {0:?}")]
-    BodyTimeout(std::time::Duration),
+    /// The body did not arrive in time, too slowly, or broken.
+    #[error(transparent)]
+    Body(BodyError),
+    /// Shutdown has begun: send to another replica.
+    #[error("shutting down, retry later")]
+    ShuttingDown,
     /// A global in-flight cap is reached.
     #[error("overloaded: too many {0} in flight, retry later")]
     Overloaded(&'static str),
@@ -82,6 +83,19 @@ pub enum IngestError {
     },
 }
 
+impl From<BodyError> for IngestError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::TooLarge { limit } => IngestError::Wire(WireError::RequestBodyTooLarge {
+                size: limit as u64 + 1,
+                limit: limit as u64,
+            }),
+            BodyError::Overloaded => IngestError::Overloaded("bytes"),
+            e => IngestError::Body(e),
+        }
+    }
+}
+
 impl IngestError {
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
@@ -91,14 +105,19 @@ impl IngestError {
             }
             IngestError::Tenant(_)
             | IngestError::Invalid { .. }
-            | IngestError::BodyRead(_)
+            | IngestError::Body(BodyError::Read(_))
             | IngestError::TenantMismatch(_) => StatusCode::BAD_REQUEST,
+            IngestError::Body(BodyError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::Body(BodyError::Overloaded) => StatusCode::SERVICE_UNAVAILABLE,
             IngestError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             IngestError::Forbidden(_) => StatusCode::FORBIDDEN,
             IngestError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            IngestError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            IngestError::Body(BodyError::TooSlow { .. } | BodyError::Timeout(_)) => {
+                StatusCode::REQUEST_TIMEOUT
+            }
             IngestError::Conflict { .. } => StatusCode::CONFLICT,
             IngestError::Overloaded(_)
+            | IngestError::ShuttingDown
             | IngestError::NotReady
             | IngestError::NoHashring(_)
             | IngestError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -108,7 +127,9 @@ impl IngestError {
     /// Seconds a sender should wait before retrying, for retryable errors.
     pub fn retry_after(&self) -> Option<u32> {
         match self {
-            IngestError::Overloaded(_) => Some(1),
+            IngestError::Overloaded(_)
+            | IngestError::ShuttingDown
+            | IngestError::Body(BodyError::Overloaded) => Some(1),
             IngestError::RateLimited { retry_after, .. } => Some(*retry_after),
             IngestError::NotReady
             | IngestError::NoHashring(_)
@@ -127,8 +148,12 @@ impl IngestError {
             IngestError::TenantMismatch(_) => "tenant_label_mismatch",
             IngestError::RateLimited { .. } => "rate_limited",
             IngestError::Invalid { .. } => "invalid_series",
-            IngestError::BodyRead(_) => "body_read",
-            IngestError::BodyTimeout(_) => "body_timeout",
+            IngestError::Body(BodyError::Read(_)) => "body_read",
+            IngestError::Body(BodyError::Timeout(_)) => "body_timeout",
+            IngestError::Body(BodyError::TooSlow { .. }) => "body_too_slow",
+            IngestError::Body(BodyError::TooLarge { .. }) => "request_body_too_large",
+            IngestError::Body(BodyError::Overloaded) => "overloaded",
+            IngestError::ShuttingDown => "shutting_down",
             IngestError::Overloaded(_) => "overloaded",
             IngestError::NotReady => "not_ready",
             IngestError::NoHashring(_) => "no_hashring",

@@ -3,19 +3,18 @@
 //! status.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 use rwgate_ring::RingHandle;
 use rwgate_wire::{Counts, Protocol, WireError, WriteBatch};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
+use crate::admission::{self, BodyError, BodyPace, TenantSlots};
 use crate::config::Config;
 use crate::error::{IngestError, Reply};
 use crate::forward::Forwarder;
@@ -38,6 +37,7 @@ pub struct App {
     pub(crate) inflight_bytes: Semaphore,
     pub(crate) ready: Arc<Readiness>,
     pub(crate) buffers: rwgate_wire::BufferPool,
+    pub(crate) tenant_slots: TenantSlots,
 }
 
 /// `POST /api/v1/receive`.
@@ -47,9 +47,14 @@ pub async fn ingest(State(app): State<Arc<App>>, req: Request) -> Response {
         .extensions()
         .get::<ConnectInfo<PeerIdentity>>()
         .map(|c| c.0.clone());
-    let (reply, unread) = app.handle(req, peer.as_ref()).await;
-    if let Some(body) = unread {
-        drain(body).await;
+    let (parts, mut body) = req.into_parts();
+    let (reply, drain) = app.handle(&parts.headers, &mut body, peer.as_ref()).await;
+    // A client waiting for `100 Continue` has sent no body: reading it now would ask
+    // for the body of a request already refused.
+    if let Some(max) = drain
+        && !expects_continue(&parts.headers)
+    {
+        admission::drain(&mut body, max, app.pace()).await;
     }
     let status = reply.status();
     let protocol = reply.protocol.map_or("unknown", Protocol::as_str);
@@ -61,6 +66,12 @@ pub async fn ingest(State(app): State<Arc<App>>, req: Request) -> Response {
 
 fn header(headers: &HeaderMap, name: header::HeaderName) -> Option<&[u8]> {
     headers.get(name).map(|v| v.as_bytes())
+}
+
+fn expects_continue(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
 /// What is known about a request before its body is read.
@@ -101,37 +112,97 @@ impl App {
         })
     }
 
+    /// The time rules a body is read (or drained) under.
+    fn pace(&self) -> BodyPace {
+        let l = &self.cfg.limits;
+        BodyPace {
+            total: l.body_read_timeout,
+            grace: l.body_rate_grace,
+            min_rate: l.body_min_rate,
+        }
+    }
+
     /// The whole pipeline for one request. A request refused before its body was read
-    /// hands the body back, to be drained.
-    async fn handle(&self, req: Request, peer: Option<&PeerIdentity>) -> (Reply, Option<Body>) {
-        let (parts, body) = req.into_parts();
+    /// in full also says how much of the rest to drain.
+    async fn handle(
+        &self,
+        headers: &HeaderMap,
+        body: &mut Body,
+        peer: Option<&PeerIdentity>,
+    ) -> (Reply, Option<usize>) {
+        let max_body = self.cfg.limits.max_body_bytes;
+        let refuse = |protocol, e: IngestError, drain| {
+            log_refusal(&e);
+            (reply(protocol, Counts::default(), Some(e)), drain)
+        };
         let protocol = match rwgate_wire::negotiate(
-            header(&parts.headers, header::CONTENT_TYPE),
-            header(&parts.headers, header::CONTENT_ENCODING),
+            header(headers, header::CONTENT_TYPE),
+            header(headers, header::CONTENT_ENCODING),
         ) {
             Ok(p) => p,
-            Err(e) => return (reply(None, Counts::default(), Some(e.into())), Some(body)),
+            Err(e) => return refuse(None, e.into(), Some(max_body)),
         };
+        if self.ready.is_shutting_down() {
+            return refuse(Some(protocol), IngestError::ShuttingDown, Some(max_body));
+        }
+        let admitted = match self.admit(headers, peer) {
+            Ok(a) => a,
+            Err(e) => {
+                let drain = if matches!(e, IngestError::Wire(_)) {
+                    DRAIN_MAX_BYTES // announced over the limit: do not read it all
+                } else {
+                    max_body
+                };
+                return refuse(Some(protocol), e, Some(drain));
+            }
+        };
+        let max_body = admitted.limits.max_compressed_bytes;
+        let read = admission::read_body(
+            body,
+            max_body,
+            admitted.announced,
+            self.pace(),
+            &self.inflight_bytes,
+        )
+        .await;
+        let (compressed, _body_permit) = match read {
+            Ok(r) => r,
+            Err(e) => {
+                let drain = match &e {
+                    BodyError::Overloaded => {
+                        metrics::counter!(m::OVERLOAD_REJECTIONS, "limit" => "bytes").increment(1);
+                        Some(max_body)
+                    }
+                    BodyError::TooLarge { .. } => Some(DRAIN_MAX_BYTES),
+                    BodyError::TooSlow { .. } | BodyError::Timeout(_) => {
+                        let kind = if matches!(e, BodyError::Timeout(_)) {
+                            "timeout"
+                        } else {
+                            "min_rate"
+                        };
+                        metrics::counter!(m::SLOW_BODIES, "kind" => kind).increment(1);
+                        None
+                    }
+                    BodyError::Read(_) => None,
+                };
+                return refuse(Some(protocol), e.into(), drain);
+            }
+        };
+        // The slots are taken only now: a slow sender holds none while its body arrives.
         let Ok(_request_permit) = self.inflight_requests.try_acquire() else {
             metrics::counter!(m::OVERLOAD_REJECTIONS, "limit" => "requests").increment(1);
-            let refused = IngestError::Overloaded("requests");
-            return (
-                reply(Some(protocol), Counts::default(), Some(refused)),
-                Some(body),
+            return refuse(Some(protocol), IngestError::Overloaded("requests"), None);
+        };
+        let Some(_tenant_slot) = self.tenant_slots.try_acquire(&admitted.identity.tenant) else {
+            metrics::counter!(m::OVERLOAD_REJECTIONS, "limit" => "tenant_requests").increment(1);
+            return refuse(
+                Some(protocol),
+                IngestError::Overloaded("requests of this tenant"),
+                None,
             );
         };
         self.update_inflight_gauges();
-        let admitted = match self.admit(&parts.headers, peer) {
-            Ok(a) => a,
-            Err(e) => {
-                log_refusal(&e);
-                return (
-                    reply(Some(protocol), Counts::default(), Some(e)),
-                    Some(body),
-                );
-            }
-        };
-        let result = self.handle_admitted(protocol, body, admitted).await;
+        let result = self.handle_admitted(protocol, compressed, admitted).await;
         let (written, error) = match result {
             Ok(done) => done,
             Err(e) => (Counts::default(), Some(e)),
@@ -184,14 +255,9 @@ impl App {
     async fn handle_admitted(
         &self,
         protocol: Protocol,
-        body: Body,
+        compressed: Vec<u8>,
         a: Admitted,
     ) -> Result<(Counts, Option<IngestError>), IngestError> {
-        // Reserve the compressed body before reading it: what the client announced,
-        // else the most it may send.
-        let max_body = a.limits.max_compressed_bytes;
-        let _body_permit = self.reserve_bytes(a.announced.unwrap_or(max_body))?;
-        let compressed = self.read_body(body, max_body).await?;
         let decoded = rwgate_wire::decoded_len(&compressed, &a.limits)?;
         let _decoded_permit = self.reserve_bytes(decoded)?;
         self.update_inflight_gauges();
@@ -314,26 +380,6 @@ impl App {
         }
     }
 
-    async fn read_body(&self, body: Body, max: usize) -> Result<Bytes, IngestError> {
-        let timeout = self.cfg.limits.body_read_timeout;
-        let collected = tokio::time::timeout(timeout, Limited::new(body, max).collect()).await;
-        match collected {
-            Err(_) => Err(IngestError::BodyTimeout(timeout)),
-            Ok(Ok(c)) => Ok(c.to_bytes()),
-            Ok(Err(e))
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some() =>
-            {
-                Err(WireError::RequestBodyTooLarge {
-                    size: max as u64 + 1,
-                    limit: max as u64,
-                }
-                .into())
-            }
-            Ok(Err(e)) => Err(IngestError::BodyRead(e.to_string())),
-        }
-    }
-
     fn count_received(&self, batch: &WriteBatch, tenant: &str) {
         let acc = batch.accepted();
         let t = tenant.to_string();
@@ -357,24 +403,10 @@ fn log_refusal(e: &IngestError) {
     }
 }
 
-/// Most bytes read and thrown away from a refused request's body, and for how long.
-/// Like Go's net/http (256 KiB), this lets a client that is still sending see the
-/// status instead of a broken pipe, without paying for large bodies.
+/// Most bytes read and thrown away from a request refused for its size: like Go's
+/// net/http (256 KiB), enough for a client to see the status, without reading a body
+/// that is known to be too large.
 const DRAIN_MAX_BYTES: usize = 256 << 10;
-const DRAIN_MAX_TIME: Duration = Duration::from_millis(500);
-
-async fn drain(mut body: Body) {
-    let _ = tokio::time::timeout(DRAIN_MAX_TIME, async {
-        let mut seen = 0usize;
-        while let Some(Ok(frame)) = body.frame().await {
-            seen += frame.data_ref().map_or(0, |d| d.len());
-            if seen > DRAIN_MAX_BYTES {
-                break;
-            }
-        }
-    })
-    .await;
-}
 
 fn reply(protocol: Option<Protocol>, written: Counts, error: Option<IngestError>) -> Reply {
     Reply {

@@ -9,8 +9,10 @@
 //! [`config`] and [`cli`] are the operator's side; [`receiver`] and [`demo`] run the
 //! whole thing on one machine.
 
+pub mod admission;
 pub mod cli;
 pub mod config;
+pub mod conn;
 pub mod demo;
 pub mod doctor;
 pub mod error;

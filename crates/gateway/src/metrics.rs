@@ -37,6 +37,17 @@ pub const INFLIGHT_REQUESTS: &str = "rwgate_inflight_requests";
 pub const INFLIGHT_BYTES: &str = "rwgate_inflight_bytes";
 /// Requests refused at once because an in-flight cap was reached, by `limit`.
 pub const OVERLOAD_REJECTIONS: &str = "rwgate_overload_rejections_total";
+/// Connections open on the remote-write listener.
+pub const CONNECTIONS_OPEN: &str = "rwgate_connections_open";
+/// Connections accepted on the remote-write listener.
+pub const CONNECTIONS_ACCEPTED: &str = "rwgate_connections_accepted_total";
+/// Connections refused at accept, by `reason` (`max_connections`, `accept_error`).
+pub const CONNECTIONS_REFUSED: &str = "rwgate_connections_refused_total";
+/// Connections rwgate closed, by `reason` (`header_timeout`, `idle_timeout`,
+/// `tls_handshake`, `bad_request`, `io_error`).
+pub const CONNECTIONS_CLOSED: &str = "rwgate_connections_closed_total";
+/// Request bodies cut off for arriving too slowly, by `kind` (`min_rate`, `timeout`).
+pub const SLOW_BODIES: &str = "rwgate_slow_bodies_total";
 /// Requests refused for authentication or authorisation, by `kind`.
 pub const AUTH_FAILURES: &str = "rwgate_auth_failures_total";
 /// Series whose tenant label was overwritten (policy `overwrite`), by `tenant`.
@@ -118,6 +129,26 @@ fn describe() {
     describe_counter!(
         OVERLOAD_REJECTIONS,
         "Requests refused because an in-flight cap was reached."
+    );
+    describe_gauge!(
+        CONNECTIONS_OPEN,
+        "Connections open on the remote-write listener."
+    );
+    describe_counter!(
+        CONNECTIONS_ACCEPTED,
+        "Connections accepted on the remote-write listener."
+    );
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        "Connections refused at accept, by reason."
+    );
+    describe_counter!(
+        CONNECTIONS_CLOSED,
+        "Connections closed by rwgate (timeouts, bad requests, I/O errors), by reason."
+    );
+    describe_counter!(
+        SLOW_BODIES,
+        "Request bodies cut off for arriving too slowly, by kind."
     );
     describe_counter!(
         AUTH_FAILURES,

@@ -19,17 +19,19 @@ use rwgate_ring::RingHandle;
 use rwgate_ring::reload::{self, WatchGuard};
 use tokio::sync::Semaphore;
 
+use crate::admission::TenantSlots;
 use crate::config::Config;
+use crate::conn::{self, ConnSettings, OpenConnections};
 use crate::forward::Forwarder;
 use crate::ingest::{App, ingest};
 use crate::metrics as m;
 use crate::tenancy::{RateLimiter, TenancyState};
-use crate::tls::{PeerIdentity, TlsListener};
 
-/// Decompression buffers kept for reuse, and the largest one kept (bounds the pool to
-/// 128 MiB; larger bodies get a fresh allocation).
+/// Decompression buffers kept for reuse, and the largest one kept: the pool holds at
+/// most 64 MiB when idle (part of the fixed base in docs/operations.md' memory formula);
+/// larger bodies get a fresh allocation that is freed after the request.
 const BODY_BUFFERS: usize = 16;
-const BODY_BUFFER_MAX: usize = 8 << 20;
+const BODY_BUFFER_MAX: usize = 4 << 20;
 
 /// Ready when rings are loaded and no shutdown has begun.
 #[derive(Debug)]
@@ -42,6 +44,11 @@ impl Readiness {
     /// True when `/-/ready` answers 200.
     pub fn is_ready(&self) -> bool {
         self.rings.is_loaded() && !self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// True once shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
     }
 
     /// Marks the start of shutdown: `/-/ready` answers 503 from now on.
@@ -147,6 +154,7 @@ impl Gateway {
             forwarder,
             ready,
             buffers: rwgate_wire::BufferPool::new(BODY_BUFFERS, BODY_BUFFER_MAX),
+            tenant_slots: TenantSlots::new(cfg.overload.per_tenant_requests()),
             cfg,
         };
         Ok(Gateway {
@@ -221,8 +229,10 @@ impl Gateway {
 
     /// Serves ingest on `listener` (with TLS when configured) and admin on `admin` (its
     /// own thread and runtime, so it answers while ingest is saturated) until `shutdown`
-    /// resolves; then readiness turns 503, the listener stops accepting, and in-flight
-    /// requests get `shutdown_grace` to finish.
+    /// resolves; then readiness turns 503 (on both ports: the listener keeps accepting,
+    /// so probes see 503, and new remote writes get 503 to go elsewhere), open
+    /// connections close after the request they are handling, and those requests get
+    /// `shutdown_grace` to finish.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
@@ -246,56 +256,56 @@ impl Gateway {
                 source,
             })?;
 
+        let cfg = &self.app.cfg;
+        let tls = match &cfg.tls {
+            Some(tls) => Some((
+                tls.server_config().map_err(StartError::Config)?,
+                cfg.tenancy.cert_field,
+            )),
+            None => None,
+        };
+        let settings = ConnSettings {
+            max_connections: cfg.overload.max_connections,
+            header_read_timeout: cfg.limits.header_read_timeout,
+            idle_timeout: cfg.limits.idle_timeout,
+            tls,
+        };
+        warn_if_over_open_files_limit(settings.max_connections);
+        tracing::info!(%addr, admin = %admin_addr, tls = settings.tls.is_some(), "rwgate serving");
+        let open = Arc::new(OpenConnections::default());
+        let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
+        let accept = conn::serve(listener, self.router(), settings, open.clone(), drain_rx);
+        let grace = cfg.shutdown_grace;
         let ready = self.app.ready.clone();
-        let grace = self.app.cfg.shutdown_grace;
-        let (begun_tx, begun_rx) = tokio::sync::oneshot::channel::<()>();
-        let shutdown = async move {
+        // The accept loop runs through the drain, so that probes get 503 rather than a
+        // refused connection; it ends when the drain does.
+        let drained = async {
             shutdown.await;
             ready.begin_shutdown();
-            tracing::info!(?grace, "shutdown: not ready, draining in-flight requests");
-            let _ = begun_tx.send(());
-        };
-        let app = self
-            .router()
-            .into_make_service_with_connect_info::<PeerIdentity>();
-        let server = async {
-            match &self.app.cfg.tls {
-                Some(tls) => {
-                    let cfg = tls.server_config().map_err(StartError::Config)?;
-                    let tls_listener =
-                        TlsListener::new(listener, cfg, self.app.cfg.tenancy.cert_field)
-                            .map_err(|source| StartError::Listen { addr, source })?;
-                    tracing::info!(%addr, admin = %admin_addr, tls = true, "rwgate serving");
-                    axum::serve(tls_listener, app)
-                        .with_graceful_shutdown(shutdown)
-                        .await
-                        .map_err(|source| StartError::Listen { addr, source })
-                }
-                None => {
-                    tracing::info!(%addr, admin = %admin_addr, tls = false, "rwgate serving");
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(shutdown)
-                        .await
-                        .map_err(|source| StartError::Listen { addr, source })
-                }
+            tracing::info!(
+                ?grace,
+                open = open.count(),
+                "shutdown: not ready, draining in-flight requests"
+            );
+            let _ = drain_tx.send(true);
+            if tokio::time::timeout(grace, open.all_closed())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    ?grace,
+                    open = open.count(),
+                    "shutdown grace exceeded; exiting with requests in flight"
+                );
             }
         };
-        let result = tokio::select! {
-            r = server => r,
-            () = async {
-                if begun_rx.await.is_ok() {
-                    tokio::time::sleep(grace).await;
-                } else {
-                    std::future::pending::<()>().await;
-                }
-            } => {
-                tracing::warn!(?grace, "shutdown grace exceeded; exiting with requests in flight");
-                Ok(())
-            }
-        };
+        tokio::select! {
+            () = accept => {},
+            () = drained => {},
+        }
         let _ = admin_stop.send(());
         drop(self.watches);
-        result
+        Ok(())
     }
 }
 
@@ -365,4 +375,26 @@ async fn ready(State(app): State<Arc<App>>) -> (StatusCode, &'static str) {
 
 async fn healthy() -> &'static str {
     "OK\n"
+}
+
+/// Warns when `max_connections` cannot be reached because the process may open fewer
+/// files (read from /proc, so nothing is logged where it is missing).
+fn warn_if_over_open_files_limit(max_connections: usize) {
+    let Ok(limits) = std::fs::read_to_string("/proc/self/limits") else {
+        return;
+    };
+    let soft = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(soft) = soft
+        && soft < max_connections + 64
+    {
+        tracing::warn!(
+            max_connections,
+            open_files_limit = soft,
+            "overload.max_connections is above the open-files limit: raise the limit or lower the cap"
+        );
+    }
 }

@@ -1,20 +1,17 @@
 //! TLS on the remote-write listener (rustls), with optional client-certificate
-//! verification against a CA bundle. The handshake runs off the accept loop, with a
-//! timeout, and the verified certificate's tenant travels with the connection.
+//! verification against a CA bundle. The handshake itself runs in [`crate::conn`], off
+//! the accept loop and with a timeout; the verified certificate's tenant travels with
+//! the connection as a [`PeerIdentity`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustls::RootCertStore;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 
 use crate::config::CertField;
 
@@ -125,23 +122,25 @@ pub struct PeerIdentity {
     pub cert_tenant: Option<String>,
 }
 
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>>
-    for PeerIdentity
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self {
+impl PeerIdentity {
+    /// A plain TCP peer.
+    pub fn plain(addr: SocketAddr) -> Self {
         PeerIdentity {
-            addr: *stream.remote_addr(),
+            addr,
             has_cert: false,
             cert_tenant: None,
         }
     }
-}
 
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>>
-    for PeerIdentity
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
-        stream.remote_addr().clone()
+    /// A TLS peer: whether it presented a verified certificate, and the tenant its
+    /// subject's `field` names.
+    pub fn from_tls(addr: SocketAddr, conn: &rustls::ServerConnection, field: CertField) -> Self {
+        let cert = conn.peer_certificates().and_then(|c| c.first());
+        PeerIdentity {
+            addr,
+            has_cert: cert.is_some(),
+            cert_tenant: cert.and_then(|c| subject_field(c, field)),
+        }
     }
 }
 
@@ -155,114 +154,4 @@ pub fn subject_field(der: &[u8], field: CertField) -> Option<String> {
         CertField::Ou => subject.iter_organizational_unit().next(),
     };
     first.and_then(|a| a.as_str().ok()).map(str::to_string)
-}
-
-/// A listener that accepts TCP, runs TLS handshakes concurrently (each bounded by a
-/// timeout) and yields finished connections with their peer identity.
-pub struct TlsListener {
-    rx: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, PeerIdentity)>,
-    local: SocketAddr,
-    _accept: tokio::task::JoinHandle<()>,
-}
-
-impl std::fmt::Debug for TlsListener {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsListener")
-            .field("local", &self.local)
-            .finish()
-    }
-}
-
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Handshakes running at once; more connections wait in the kernel's backlog.
-const MAX_HANDSHAKES: usize = 256;
-
-impl TlsListener {
-    /// Wraps a bound listener.
-    pub fn new(
-        tcp: TcpListener,
-        cfg: Arc<rustls::ServerConfig>,
-        field: CertField,
-    ) -> std::io::Result<Self> {
-        let local = tcp.local_addr()?;
-        let acceptor = TlsAcceptor::from(cfg);
-        let (tx, rx) = tokio::sync::mpsc::channel(64);
-        let permits = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
-        let accept = tokio::spawn(async move {
-            loop {
-                let Ok(permit) = permits.clone().acquire_owned().await else {
-                    return;
-                };
-                let (stream, addr) = match tcp.accept().await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let (acceptor, tx) = (acceptor.clone(), tx.clone());
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
-                        .await
-                    {
-                        Ok(Ok(tls)) => tls,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%addr, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%addr, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                    let cert = tls
-                        .get_ref()
-                        .1
-                        .peer_certificates()
-                        .and_then(|c| c.first())
-                        .cloned();
-                    let peer = PeerIdentity {
-                        addr,
-                        has_cert: cert.is_some(),
-                        cert_tenant: cert.and_then(|c| subject_field(&c, field)),
-                    };
-                    let _ = tx.send((tls, peer)).await;
-                });
-            }
-        });
-        Ok(TlsListener {
-            rx,
-            local,
-            _accept: accept,
-        })
-    }
-}
-
-impl Drop for TlsListener {
-    fn drop(&mut self) {
-        self._accept.abort();
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = PeerIdentity;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.rx.recv().await {
-            Some(conn) => conn,
-            // The accept loop ended: never yield again.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(PeerIdentity {
-            addr: self.local,
-            has_cert: false,
-            cert_tenant: None,
-        })
-    }
 }

@@ -20,12 +20,16 @@ async fn inflight_byte_cap_refuses_what_does_not_fit() {
                 c.limits.max_decoded_body_bytes = 2 << 20;
                 // One request holds ~1.7 MiB (compressed + decoded): room for one, not two.
                 c.overload.max_inflight_bytes = 3 << 20;
+                // The receiver holds the first request for 1s: room for a debug-build
+                // decode of 20,000 series on a busy machine inside one attempt.
+                c.forward.attempt_timeout = Duration::from_secs(4);
+                c.forward.deadline = Duration::from_secs(5);
             })
             .start()
             .await,
     );
     h.receivers[0].set_mode(Mode {
-        delay: Duration::from_millis(400),
+        delay: Duration::from_secs(1),
         ..Mode::default()
     });
     let body = snappy(&prost::Message::encode_to_vec(&request(20_000, 1)));
@@ -33,7 +37,10 @@ async fn inflight_byte_cap_refuses_what_does_not_fit() {
         let (h, body) = (h.clone(), body.clone());
         tokio::spawn(async move { h.send_raw("t", "application/x-protobuf", body).await })
     };
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // The first request holds its bytes once it reaches the receiver.
+    while h.receivers[0].attempts() == 0 {
+        tokio::task::yield_now().await;
+    }
     let second = h.send_raw("t", "application/x-protobuf", body).await;
     assert_eq!(second.status, 503, "{}", second.body);
     assert!(
@@ -42,5 +49,6 @@ async fn inflight_byte_cap_refuses_what_does_not_fit() {
         second.body
     );
     assert_eq!(second.retry_after.as_deref(), Some("1"));
-    assert_eq!(first.await.unwrap().status, 200);
+    let first = first.await.unwrap();
+    assert_eq!(first.status, 200, "{}", first.body);
 }

@@ -52,8 +52,10 @@ async fn request_in_flight_at_shutdown_completes_and_ready_turns_503() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     let server = h.begin_shutdown();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    // Draining: the admin port still answers, and says not ready.
+    // Draining: both ports still answer, and say not ready (the ingest port used to
+    // refuse connections here).
     assert_eq!(h.get(h.admin, "/-/ready").await.0, 503);
+    assert_eq!(h.get(h.addr, "/-/ready").await, (503, "NOT OK\n".into()));
     let (status, text) = in_flight.await.unwrap();
     assert_eq!(status, 200, "{text}");
     server.await.unwrap();

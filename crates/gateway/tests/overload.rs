@@ -36,6 +36,8 @@ async fn ten_times_the_inflight_cap_gets_fast_503s_and_memory_stays_flat() {
             .rf(2)
             .config(|c| {
                 c.overload.max_inflight_requests = cap;
+                // One tenant sends everything: its fair share is the whole cap here.
+                c.overload.max_inflight_requests_per_tenant = cap;
                 c.forward.deadline = Duration::from_secs(3);
                 c.forward.attempt_timeout = Duration::from_secs(3);
             })
