@@ -313,7 +313,10 @@ impl Config {
             return Ok(Config::default());
         }
         serde_yaml_ng::from_str(text).map_err(|e| ConfigError {
-            problems: vec![e.to_string()],
+            problems: vec![
+                crate::tenancy::config::duplicate_token_error(text, &e)
+                    .map_or_else(|| e.to_string(), |dup| format!("tenancy.tokens: {dup}")),
+            ],
         })
     }
 

@@ -174,11 +174,12 @@ impl Gateway {
         }
         let app = self.app.clone();
         let interval = self.app.cfg.hashrings_reload_interval;
+        let mut last_failure = None;
         self.watches.push(reload::watch_paths(
             paths,
             interval,
             Duration::from_millis(200),
-            move || reload_tenancy(&app, &source),
+            move || reload_tenancy(&app, &source, &mut last_failure),
         ));
         self
     }
@@ -309,7 +310,9 @@ impl Gateway {
     }
 }
 
-fn reload_tenancy(app: &App, source: &ConfigSource) {
+/// Rebuilds tenancy from the files. A failure is logged and counted once per distinct
+/// error (`last_failure`), not on every tick while the file stays bad.
+fn reload_tenancy(app: &App, source: &ConfigSource, last_failure: &mut Option<String>) {
     let built = (|| {
         let mut cfg = match &source.path {
             Some(p) => Config::from_file(p).map_err(|e| e.to_string())?,
@@ -321,14 +324,18 @@ fn reload_tenancy(app: &App, source: &ConfigSource) {
     })();
     match built {
         Ok(state) => {
+            *last_failure = None;
             app.tenancy.store(Arc::new(state));
             metrics::gauge!(m::CONFIG_LAST_RELOAD_SUCCESSFUL).set(1.0);
             tracing::info!("tenancy settings and tokens reloaded");
         }
         Err(e) => {
             metrics::gauge!(m::CONFIG_LAST_RELOAD_SUCCESSFUL).set(0.0);
-            metrics::counter!(m::CONFIG_RELOAD_ERRORS).increment(1);
-            tracing::error!(error = %e, "config reload failed; keeping the settings in force");
+            if last_failure.as_deref() != Some(e.as_str()) {
+                metrics::counter!(m::CONFIG_RELOAD_ERRORS).increment(1);
+                tracing::error!(error = %e, "config reload failed; keeping the settings in force");
+                *last_failure = Some(e);
+            }
         }
     }
 }

@@ -94,6 +94,30 @@ async fn tokens_never_reach_logs_or_metrics() {
         200,
         "old tokens kept"
     );
+    // A token listed twice is a config error naming the entry and its line, never the
+    // token; the tokens in force stay.
+    std::fs::write(
+        &tokens,
+        format!("{GOOD}: tenant-a\n{NEW}: tenant-a\n{GOOD}: tenant-b\n"),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let logged = |c: &Capture| String::from_utf8_lossy(&c.0.lock().unwrap()).into_owned();
+    while !logged(&capture).contains("duplicate token: entry #3 repeats an earlier token at line 3")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the duplicate token was not refused"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        h.send_with(&[("Authorization", &auth(NEW))], &req)
+            .await
+            .status,
+        401,
+        "a file with a duplicate token was partly applied"
+    );
     // A good file replaces the tokens.
     std::fs::write(&tokens, format!("{NEW}: tenant-a\n")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);

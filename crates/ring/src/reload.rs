@@ -21,6 +21,10 @@ use crate::hashrings::{BuildOptions, Hashrings};
 #[derive(Debug, Default)]
 pub struct RingHandle {
     current: ArcSwapOption<Hashrings>,
+    /// The failure last logged, so that a bad file is logged and counted once per
+    /// change rather than on every tick.
+    last_failure: std::sync::Mutex<Option<String>>,
+    failures_logged: std::sync::atomic::AtomicU64,
 }
 
 impl RingHandle {
@@ -49,6 +53,29 @@ impl RingHandle {
     /// True once rings are loaded.
     pub fn is_loaded(&self) -> bool {
         self.current.load().is_some()
+    }
+
+    /// Records `failure`; true unless it is the failure already recorded.
+    fn is_new_failure(&self, failure: String) -> bool {
+        let mut last = self.last_failure.lock().unwrap_or_else(|e| e.into_inner());
+        if last.as_deref() == Some(failure.as_str()) {
+            return false;
+        }
+        *last = Some(failure);
+        self.failures_logged
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        true
+    }
+
+    /// Reload failures logged (and counted in
+    /// `rwgate_hashring_config_reload_errors_total`): one per bad version of the file.
+    pub fn failures_logged(&self) -> u64 {
+        self.failures_logged
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn forget_failure(&self) {
+        *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 }
 
@@ -105,8 +132,12 @@ pub fn reload(
             Ok(Some(Hashrings::from_json(&json, opts)?))
         });
     match result {
-        Ok(None) => Ok(ReloadOutcome::Unchanged),
+        Ok(None) => {
+            handle.forget_failure();
+            Ok(ReloadOutcome::Unchanged)
+        }
         Ok(Some(rings)) => {
+            handle.forget_failure();
             record_success(&rings);
             for w in rings.warnings() {
                 tracing::warn!(path = %path.display(), warning = %w, "hashrings configuration");
@@ -117,8 +148,10 @@ pub fn reload(
         }
         Err(e) => {
             metrics::gauge!("rwgate_hashring_config_last_reload_successful").set(0.0);
-            metrics::counter!("rwgate_hashring_config_reload_errors_total").increment(1);
-            tracing::error!(path = %path.display(), error = %e, kept_previous = handle.is_loaded(), "hashrings reload failed");
+            if handle.is_new_failure(e.to_string()) {
+                metrics::counter!("rwgate_hashring_config_reload_errors_total").increment(1);
+                tracing::error!(path = %path.display(), error = %e, kept_previous = handle.is_loaded(), "hashrings reload failed");
+            }
             Err(e)
         }
     }
@@ -179,8 +212,29 @@ pub fn watch(
     })
 }
 
-/// Calls `on_change` (on a thread of its own) whenever something changes in the
-/// directory of any of `paths`, debounced, and at least every `interval`. Used for the
+/// Whether `event` may have changed the content of a file named in `names`: a create,
+/// write, close after writing, rename or delete of that file, or of Kubernetes'
+/// `..data` link, which a ConfigMap or Secret update swaps in one rename. Opens, reads,
+/// closes without writing and metadata changes are not (reading the file on reload
+/// would otherwise trigger the next reload), nor is any event of another file.
+pub fn is_change_of(event: &notify::Event, names: &[std::ffi::OsString]) -> bool {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, ModifyKind};
+    let kind = matches!(
+        event.kind,
+        EventKind::Create(_)
+            | EventKind::Remove(_)
+            | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Name(_) | ModifyKind::Any)
+            | EventKind::Access(AccessKind::Close(AccessMode::Write))
+    );
+    kind && event.paths.iter().any(|p| {
+        p.file_name()
+            .is_some_and(|n| n == "..data" || names.iter().any(|w| w == n))
+    })
+}
+
+/// Calls `on_change` (on a thread of its own) whenever one of `paths` changes (see
+/// [`is_change_of`]), debounced, and at least every `interval`. Used for the
 /// hashrings file and for the gateway's config and tokens files.
 pub fn watch_paths(
     paths: Vec<PathBuf>,
@@ -190,8 +244,14 @@ pub fn watch_paths(
 ) -> WatchGuard {
     let (tx, rx) = mpsc::channel::<Msg>();
     let events = tx.clone();
+    let names: Vec<std::ffi::OsString> = paths
+        .iter()
+        .filter_map(|p| p.file_name().map(ToOwned::to_owned))
+        .collect();
     let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if res.is_ok() {
+        if let Ok(event) = res
+            && is_change_of(&event, &names)
+        {
             let _ = events.send(Msg::Changed);
         }
     })

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rwgate_ring::reload::{self, RingHandle};
@@ -146,4 +146,111 @@ fn watcher_picks_up_a_rewritten_file() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Counts `on_change` calls of a watcher on `path` whose callback reads the file, as
+/// the real ones do (a read used to trigger the next reload).
+fn counting_watch(path: &std::path::Path) -> (Arc<AtomicUsize>, reload::WatchGuard) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (seen, read) = (calls.clone(), path.to_path_buf());
+    let guard = reload::watch_paths(
+        vec![path.to_path_buf()],
+        Duration::from_secs(300),
+        Duration::from_millis(50),
+        move || {
+            let _ = std::fs::read(&read);
+            seen.fetch_add(1, Ordering::SeqCst);
+        },
+    );
+    (calls, guard)
+}
+
+fn wait_for_calls(calls: &AtomicUsize, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while calls.load(Ordering::SeqCst) < n {
+        assert!(Instant::now() < deadline, "no reload within 10s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// How long the tests watch for reloads that should not happen: 5 debounce periods
+/// of the old self-triggering loop.
+const QUIET: Duration = Duration::from_millis(1000);
+
+#[test]
+fn watcher_ignores_other_files_and_its_own_reads() {
+    let dir = tempdir("quiet");
+    let path = dir.join("rwgate.yaml");
+    std::fs::write(&path, "a: 1\n").unwrap();
+    let (calls, _guard) = counting_watch(&path);
+    // An unrelated file: created, written, touched, read, removed.
+    let other = dir.join("unrelated.log");
+    std::fs::write(&other, "x").unwrap();
+    let _ = std::fs::read(&other);
+    std::fs::remove_file(&other).unwrap();
+    // The watched file read (opened and closed without writing).
+    let _ = std::fs::read(&path);
+    std::thread::sleep(QUIET);
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "reloads without a change");
+
+    // One real change: exactly one reload, and the reload's own read does not loop.
+    std::fs::write(&path, "a: 2\n").unwrap();
+    wait_for_calls(&calls, 1);
+    std::thread::sleep(QUIET);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "the reload re-triggered itself"
+    );
+}
+
+#[test]
+fn watcher_follows_a_kubernetes_configmap_swap() {
+    // The kubelet's layout: the file is a link through `..data` to a timestamped
+    // directory, and an update renames a new `..data_tmp` link over `..data`.
+    let dir = tempdir("configmap");
+    let v1 = dir.join("..2026_01_01_v1");
+    let v2 = dir.join("..2026_01_02_v2");
+    std::fs::create_dir_all(&v1).unwrap();
+    std::fs::create_dir_all(&v2).unwrap();
+    std::fs::write(v1.join("hashrings.json"), THREE).unwrap();
+    std::fs::write(v2.join("hashrings.json"), FOUR).unwrap();
+    std::os::unix::fs::symlink("..2026_01_01_v1", dir.join("..data")).unwrap();
+    let path = dir.join("hashrings.json");
+    std::os::unix::fs::symlink("..data/hashrings.json", &path).unwrap();
+    let opts = BuildOptions::default();
+    let handle = Arc::new(RingHandle::new());
+    reload::reload(&path, &opts, &handle).unwrap();
+    assert_eq!(endpoints_now(&handle), 3);
+    let _guard = reload::watch(
+        path.clone(),
+        opts,
+        handle.clone(),
+        Duration::from_secs(300),
+        Duration::from_millis(50),
+    );
+    std::os::unix::fs::symlink("..2026_01_02_v2", dir.join("..data_tmp")).unwrap();
+    std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while endpoints_now(&handle) != 4 {
+        assert!(Instant::now() < deadline, "the ..data swap was not seen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_bad_file_is_counted_once_per_change_not_per_reload() {
+    let dir = tempdir("badonce");
+    let path = dir.join("hashrings.json");
+    let opts = BuildOptions::default();
+    let handle = RingHandle::new();
+    std::fs::write(&path, "not json").unwrap();
+    let errors = |h: &RingHandle| h.failures_logged();
+    for _ in 0..5 {
+        assert!(reload::reload(&path, &opts, &handle).is_err());
+    }
+    assert_eq!(errors(&handle), 1, "the same bad file was logged again");
+    std::fs::write(&path, "still not json").unwrap();
+    assert!(reload::reload(&path, &opts, &handle).is_err());
+    assert_eq!(errors(&handle), 2, "a new bad version is logged");
 }

@@ -31,6 +31,8 @@ pub struct Tenancy {
     /// What to do with a series whose tenant label disagrees with the request's tenant.
     pub tenant_label_policy: LabelPolicy,
     /// Bearer tokens: token → tenant (or `{tenant, allow_split}`). Secret: never logged.
+    /// A token listed twice is an error (the last entry would silently win).
+    #[serde(deserialize_with = "unique_tokens")]
     pub tokens: BTreeMap<String, TokenSpec>,
     /// A YAML file with more tokens in the same form, reloaded when it changes.
     pub tokens_file: Option<PathBuf>,
@@ -102,6 +104,44 @@ pub enum CertField {
     /// Subject organisational unit.
     #[serde(rename = "OU")]
     Ou,
+}
+
+/// The start of the error for a token listed twice; it names the entry, never the
+/// token.
+const DUPLICATE_TOKEN: &str = "duplicate token";
+
+/// Deserializes a map of token → grant, refusing a token that appears twice.
+fn unique_tokens<'de, D>(d: D) -> Result<BTreeMap<String, TokenSpec>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct Unique;
+    impl<'de> serde::de::Visitor<'de> for Unique {
+        type Value = BTreeMap<String, TokenSpec>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map of token to tenant")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            let mut entry = 0usize;
+            while let Some(token) = map.next_key::<String>()? {
+                entry += 1;
+                let spec = map.next_value::<TokenSpec>()?;
+                if out.insert(token, spec).is_some() {
+                    return Err(serde::de::Error::custom(format_args!(
+                        "{DUPLICATE_TOKEN}: entry #{entry} repeats an earlier token"
+                    )));
+                }
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Unique)
 }
 
 /// A bearer token's grant.
@@ -279,15 +319,48 @@ pub fn read_tokens_file(path: &std::path::Path) -> Result<BTreeMap<String, Token
         return Ok(BTreeMap::new());
     }
     // The parser's message could quote a token: say where, not what.
-    serde_yaml_ng::from_str(&text).map_err(|e| {
-        let at = e
-            .location()
-            .map_or(String::new(), |l| format!(" at line {}", l.line()));
-        format!(
-            "{} is not a YAML map of token to tenant{at}",
-            path.display()
-        )
+    let de = serde_yaml_ng::Deserializer::from_str(&text);
+    unique_tokens(de).map_err(|e| match duplicate_token_error(&text, &e) {
+        Some(dup) => format!("{}: {dup}", path.display()),
+        None => {
+            let at = e
+                .location()
+                .map_or(String::new(), |l| format!(" at line {}", l.line()));
+            format!(
+                "{} is not a YAML map of token to tenant{at}",
+                path.display()
+            )
+        }
     })
+}
+
+/// For a duplicate-token error, the message with the line of the repeated entry (the
+/// parser only knows where the map starts): the entry-th key line at the map's
+/// indentation. Block-style maps only; a flow-style map gets the map's line.
+pub(crate) fn duplicate_token_error(text: &str, e: &serde_yaml_ng::Error) -> Option<String> {
+    let msg = e.to_string();
+    let ours = &msg[msg.find(DUPLICATE_TOKEN)?..];
+    let ours = ours.split(" at line").next().unwrap_or(ours);
+    let entry: usize = ours
+        .split('#')
+        .nth(1)?
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()?;
+    let map = e.location()?;
+    let indent = map.column().saturating_sub(1);
+    let line = text
+        .lines()
+        .enumerate()
+        .skip(map.line().saturating_sub(1))
+        .filter(|(_, l)| {
+            let body = l.get(indent..).unwrap_or("");
+            l.len() - l.trim_start().len() == indent && !body.is_empty() && !body.starts_with('#')
+        })
+        .nth(entry.saturating_sub(1))
+        .map_or(map.line(), |(i, _)| i + 1);
+    Some(format!("{ours} at line {line}"))
 }
 
 #[cfg(test)]
@@ -360,5 +433,40 @@ tenants:
             !text.contains("0123456789abcdefgh"),
             "a token leaked into {text}"
         );
+    }
+
+    #[test]
+    fn a_token_listed_twice_in_the_config_is_refused_with_its_line() {
+        let err = Config::from_yaml(
+            "tenancy:\n  tokens:\n    secret-token-aaaaaaaa: tenant-a\n    other-token-bbbbbbbbb: tenant-b\n    secret-token-aaaaaaaa: tenant-b\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("duplicate token: entry #3"), "{err}");
+        assert!(err.contains("line 5"), "{err}");
+        assert!(
+            !err.contains("secret-token"),
+            "the error quotes the token: {err}"
+        );
+    }
+
+    #[test]
+    fn a_token_listed_twice_in_the_tokens_file_is_refused_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.yaml");
+        std::fs::write(
+            &path,
+            "secret-token-aaaaaaaa: tenant-a\nsecret-token-aaaaaaaa: tenant-b\n",
+        )
+        .unwrap();
+        let err = read_tokens_file(&path).unwrap_err();
+        assert!(err.contains("duplicate token: entry #2"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+        assert!(
+            !err.contains("secret-token"),
+            "the error quotes the token: {err}"
+        );
+        std::fs::write(&path, "secret-token-aaaaaaaa: tenant-a\n").unwrap();
+        assert_eq!(read_tokens_file(&path).unwrap().len(), 1);
     }
 }

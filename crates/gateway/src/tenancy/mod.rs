@@ -75,7 +75,12 @@ impl TenancyState {
         if let Some(path) = &t.tokens_file {
             for (token, spec) in config::read_tokens_file(path)? {
                 validate_tenant(spec.tenant()).map_err(|e| format!("{}: {e}", path.display()))?;
-                tokens.insert(token, spec);
+                if tokens.insert(token, spec).is_some() {
+                    return Err(format!(
+                        "{}: a token is listed both there and in tenancy.tokens",
+                        path.display()
+                    ));
+                }
             }
         }
         let mut known: HashSet<String> = cfg.tenants.keys().cloned().collect();
