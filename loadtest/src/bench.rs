@@ -103,13 +103,13 @@ impl Drop for Proc {
     }
 }
 
-fn free_port() -> std::io::Result<u16> {
+pub(crate) fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
-fn wait_http_ok(url: &str, timeout: Duration) -> Result<(), String> {
+pub(crate) fn wait_http_ok(url: &str, timeout: Duration) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(body) = http_get(url)

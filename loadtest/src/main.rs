@@ -1,4 +1,4 @@
-//! `rwgate-load push | sink | bench`.
+//! `rwgate-load push | sink | bench | flood`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use rwgate_load::workload::{Proto, Workload};
-use rwgate_load::{bench, push, sink, workload};
+use rwgate_load::{bench, flood, push, sink, workload};
 
 /// Load generator, sink and relay benchmark for rwgate.
 #[derive(Debug, Parser)]
@@ -25,6 +25,9 @@ enum Cmd {
     Sink(sink::SinkArgs),
     /// rwgate and vmagent side by side on loopback.
     Bench(bench::BenchArgs),
+    /// Hostile clients against a real rwgate: memory and answers under many
+    /// connections, trickled bodies and idle connections.
+    Flood(flood::FloodArgs),
 }
 
 /// `push` flags; each overrides the scenario file's key of the same name.
@@ -168,6 +171,7 @@ fn main() -> ExitCode {
         }),
         Cmd::Sink(args) => rt.block_on(sink::run(args)).map_err(|e| e.to_string()),
         Cmd::Bench(args) => bench::run(&args).map(|table| print!("{table}")),
+        Cmd::Flood(args) => rt.block_on(flood::run(&args)).map(|r| print!("{r}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
