@@ -203,7 +203,8 @@ fn body_of(kib: usize) -> Bytes {
         };
         workload::build(&w).swap_remove(0).body
     };
-    let decoded = |b: &Bytes| snap::raw::decompress_len(b).unwrap_or(1).max(1);
+    let limits = rwgate_wire::Limits::default();
+    let decoded = |b: &Bytes| rwgate_wire::decoded_len(b, &limits).unwrap_or(1).max(1);
     let sample = probe(1000);
     let series = (1000 * kib * 1024 / decoded(&sample)).max(1);
     probe(series)
