@@ -210,9 +210,10 @@ fn body_of(kib: usize) -> Bytes {
     probe(series)
 }
 
-fn request_head(addr: SocketAddr, len: usize) -> String {
+/// The hostile clients write as `tenant-a`, the normal client as `tenant-b`.
+fn request_head(addr: SocketAddr, tenant: &str, len: usize) -> String {
     format!(
-        "POST /api/v1/receive HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\nX-Prometheus-Remote-Write-Version: 0.1.0\r\nTHANOS-TENANT: tenant-a\r\nContent-Length: {len}\r\n\r\n"
+        "POST /api/v1/receive HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\nX-Prometheus-Remote-Write-Version: 0.1.0\r\nTHANOS-TENANT: {tenant}\r\nContent-Length: {len}\r\n\r\n"
     )
 }
 
@@ -275,7 +276,7 @@ async fn post(
 }
 
 async fn poster(addr: SocketAddr, body: Bytes, until: Instant, tally: Arc<Tally>) {
-    let head = request_head(addr, body.len());
+    let head = request_head(addr, "tenant-a", body.len());
     let mut conn = None;
     while Instant::now() < until {
         let status = post(&mut conn, addr, head.as_bytes(), &body).await;
@@ -295,7 +296,7 @@ async fn trickle(addr: SocketAddr, stop: Arc<AtomicBool>, cut: Arc<AtomicU64>) {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         };
-        if s.write_all(request_head(addr, 100_000).as_bytes())
+        if s.write_all(request_head(addr, "tenant-a", 100_000).as_bytes())
             .await
             .is_err()
         {
@@ -391,7 +392,7 @@ pub async fn run(args: &FloodArgs) -> Result<FloodReport, String> {
     // The normal client: small requests, one at a time, spread over the run.
     let normal = Arc::new(Tally::default());
     let small = body_of(16);
-    let head = request_head(addr, small.len());
+    let head = request_head(addr, "tenant-b", small.len());
     let gap = args.duration / (args.normal_requests.max(1) as u32 + 1);
     for _ in 0..args.normal_requests {
         tokio::time::sleep(gap).await;

@@ -396,11 +396,12 @@ impl Config {
         if l.max_body_bytes > l.max_decoded_body_bytes {
             p.push("limits.max_body_bytes is larger than limits.max_decoded_body_bytes".into());
         }
-        if self.overload.max_inflight_bytes < l.max_body_bytes + l.max_decoded_body_bytes {
+        let largest =
+            l.max_body_bytes * (1 + self.replication_factor) + 2 * l.max_decoded_body_bytes;
+        if self.overload.max_inflight_bytes < largest {
             p.push(format!(
-                "overload.max_inflight_bytes ({}) must hold at least one largest request (max_body_bytes + max_decoded_body_bytes = {})",
+                "overload.max_inflight_bytes ({}) must hold at least one largest request (max_body_bytes x (1 + replication_factor) + 2 x max_decoded_body_bytes = {largest})",
                 self.overload.max_inflight_bytes,
-                l.max_body_bytes + l.max_decoded_body_bytes
             ));
         }
         let f = &self.forward;

@@ -258,8 +258,12 @@ impl App {
         compressed: Vec<u8>,
         a: Admitted,
     ) -> Result<(Counts, Option<IngestError>), IngestError> {
+        // Held until the forwards end: the decoded body, its index (estimated at the
+        // decoded size, corrected after decoding), and the bodies re-encoded for the
+        // receivers, about the compressed size once per replica.
         let decoded = rwgate_wire::decoded_len(&compressed, &a.limits)?;
-        let _decoded_permit = self.reserve_bytes(decoded)?;
+        let encoded = compressed.len() * self.cfg.replication_factor;
+        let mut held = self.reserve_bytes(2 * decoded + encoded)?;
         self.update_inflight_gauges();
 
         let now_ms = SystemTime::now()
@@ -268,6 +272,9 @@ impl App {
         let decompressed = self.buffers.decompress(&compressed, &a.limits)?;
         drop(compressed);
         let mut batch = rwgate_wire::decode(protocol, decompressed, &a.limits, now_ms)?;
+        if let Some(more) = batch.index_bytes().checked_sub(decoded).filter(|&n| n > 0) {
+            held.merge(self.reserve_bytes(more)?);
+        }
         let request_label = self.tenant_label(&a.tenancy, &a.identity.tenant);
         self.count_received(&batch, &request_label);
 

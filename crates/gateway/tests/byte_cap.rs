@@ -18,8 +18,10 @@ async fn inflight_byte_cap_refuses_what_does_not_fit() {
             .config(|c| {
                 c.limits.max_body_bytes = 512 << 10;
                 c.limits.max_decoded_body_bytes = 2 << 20;
-                // One request holds ~1.7 MiB (compressed + decoded): room for one, not two.
-                c.overload.max_inflight_bytes = 3 << 20;
+                // One request holds ~3.4 MiB (compressed, decoded, its index, the
+                // re-encoded body): room for one, not two. 5 MiB is the least that
+                // validates (one largest request).
+                c.overload.max_inflight_bytes = 5 << 20;
                 // The receiver holds the first request for 1s: room for a debug-build
                 // decode of 20,000 series on a busy machine inside one attempt.
                 c.forward.attempt_timeout = Duration::from_secs(4);
