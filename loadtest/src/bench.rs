@@ -125,7 +125,7 @@ pub(crate) fn wait_http_ok(url: &str, timeout: Duration) -> Result<(), String> {
 }
 
 /// A minimal blocking HTTP/1.0 GET on loopback, body of a 200 answer.
-fn http_get(url: &str) -> Option<String> {
+pub(crate) fn http_get(url: &str) -> Option<String> {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://")?;
     let (host, path) = rest

@@ -104,9 +104,11 @@ pub struct FloodReport {
     pub posters: Tally,
     /// Answers to the normal client.
     pub normal: Tally,
-    /// Trickle connections the gateway cut off.
+    /// Bodies the gateway cut off for arriving too slowly (its
+    /// `rwgate_slow_bodies_total`).
     pub trickles_cut: u64,
-    /// Idle connections the gateway closed.
+    /// Connections the gateway closed at the header timeout (its
+    /// `rwgate_connections_closed_total{reason="header_timeout"}`).
     pub idlers_closed: u64,
 }
 
@@ -122,7 +124,7 @@ impl std::fmt::Display for FloodReport {
         writeln!(f, "normal client: {}", self.normal.line())?;
         writeln!(
             f,
-            "trickles cut off: {}, idle connections closed: {}",
+            "gateway: bodies cut off for a slow rate {}, connections closed at the header timeout {}",
             self.trickles_cut, self.idlers_closed
         )
     }
@@ -131,6 +133,7 @@ impl std::fmt::Display for FloodReport {
 struct Gateway {
     child: Child,
     addr: SocketAddr,
+    admin: u16,
 }
 
 impl Drop for Gateway {
@@ -181,6 +184,7 @@ async fn start_gateway(
     let gw = Gateway {
         child,
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        admin,
     };
     let ready = format!("http://127.0.0.1:{admin}/-/ready");
     tokio::task::spawn_blocking(move || {
@@ -288,9 +292,9 @@ async fn poster(addr: SocketAddr, body: Bytes, until: Instant, tally: Arc<Tally>
     }
 }
 
-/// Sends headers announcing 100 KB, then a byte a second until cut off or `stop`.
-/// Starts again on a new connection when cut off. Counts cut-offs.
-async fn trickle(addr: SocketAddr, stop: Arc<AtomicBool>, cut: Arc<AtomicU64>) {
+/// Sends headers announcing 100 KB, then a byte a second until the gateway answers or
+/// closes, or `stop`; then starts again on a new connection.
+async fn trickle(addr: SocketAddr, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Relaxed) {
         let Ok(mut s) = TcpStream::connect(addr).await else {
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -306,41 +310,43 @@ async fn trickle(addr: SocketAddr, stop: Arc<AtomicBool>, cut: Arc<AtomicU64>) {
             if s.write_all(b"x").await.is_err() {
                 break;
             }
-            let mut probe = [0u8; 1];
-            // An answer (408) or a close means the gateway cut the trickle off.
-            match tokio::time::timeout(Duration::from_secs(1), s.peek(&mut probe)).await {
-                Err(_) => continue,
-                Ok(_) => break,
+            let mut answer = [0u8; 1];
+            if tokio::time::timeout(Duration::from_secs(1), s.peek(&mut answer))
+                .await
+                .is_ok()
+            {
+                break;
             }
-        }
-        if !stop.load(Ordering::Relaxed) {
-            cut.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
 
-/// Connects and sends nothing; when the gateway closes the connection, counts it and
-/// connects again, as an attacker holding connections open would.
-async fn idler(addr: SocketAddr, stop: Arc<AtomicBool>, closed: Arc<AtomicU64>) {
+/// Connects and sends nothing; when the gateway closes the connection, connects
+/// again, as an attacker holding connections open would.
+async fn idler(addr: SocketAddr, stop: Arc<AtomicBool>) {
     let mut probe = [0u8; 1];
     while !stop.load(Ordering::Relaxed) {
         let Ok(mut s) = TcpStream::connect(addr).await else {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         };
-        loop {
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            match tokio::time::timeout(Duration::from_millis(500), s.read(&mut probe)).await {
-                Err(_) => continue,
-                Ok(_) => {
-                    closed.fetch_add(1, Ordering::Relaxed);
-                    break;
-                }
+        while !stop.load(Ordering::Relaxed) {
+            if tokio::time::timeout(Duration::from_millis(500), s.read(&mut probe))
+                .await
+                .is_ok()
+            {
+                break;
             }
         }
     }
+}
+
+/// The sum of a counter's series in a Prometheus text exposition.
+fn counter(text: &str, name: &str, labels: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
 }
 
 /// Runs a flood and reports what the gateway did.
@@ -366,14 +372,13 @@ pub async fn run(args: &FloodArgs) -> Result<FloodReport, String> {
     let pid = gw.child.id().to_string();
     let addr = gw.addr;
     let stop = Arc::new(AtomicBool::new(false));
-    let (cut, closed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
 
     let mut background = Vec::new();
     for _ in 0..args.idlers {
-        background.push(tokio::spawn(idler(addr, stop.clone(), closed.clone())));
+        background.push(tokio::spawn(idler(addr, stop.clone())));
     }
     for _ in 0..args.trickles {
-        background.push(tokio::spawn(trickle(addr, stop.clone(), cut.clone())));
+        background.push(tokio::spawn(trickle(addr, stop.clone())));
     }
 
     let body = body_of(args.body_kib);
@@ -414,13 +419,22 @@ pub async fn run(args: &FloodArgs) -> Result<FloodReport, String> {
     }
     // Let in-flight requests end before reading what stays resident.
     tokio::time::sleep(args.latency + Duration::from_secs(1)).await;
+    let metrics_url = format!("http://127.0.0.1:{}/metrics", gw.admin);
+    let metrics = tokio::task::spawn_blocking(move || crate::bench::http_get(&metrics_url))
+        .await
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
     let report = FloodReport {
         peak_rss: crate::proc::peak_rss_bytes(&pid).unwrap_or(0),
         rss_after: crate::proc::rss_bytes(&pid).unwrap_or(0),
         posters: Arc::try_unwrap(posters).unwrap_or_default(),
         normal: Arc::try_unwrap(normal).unwrap_or_default(),
-        trickles_cut: cut.load(Ordering::Relaxed),
-        idlers_closed: closed.load(Ordering::Relaxed),
+        trickles_cut: counter(&metrics, "rwgate_slow_bodies_total", ""),
+        idlers_closed: counter(
+            &metrics,
+            "rwgate_connections_closed_total",
+            "reason=\"header_timeout\"",
+        ),
     };
     drop(gw);
     let _ = std::fs::remove_dir_all(&dir);

@@ -47,6 +47,23 @@ const REFUSAL_LINGER: Duration = Duration::from_millis(500);
 /// The answer to a connection past `overload.max_connections`.
 const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 47\r\n\r\noverloaded: too many connections, retry later\n";
 
+/// Connections the kernel queues for `accept` (capped by `net.core.somaxconn`). tokio's
+/// default of 1024 overflowed when thousands of clients reconnected at once (their
+/// connections were reset instead of queued).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds the remote-write listener with [`LISTEN_BACKLOG`].
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// The connection settings of the remote-write listener.
 #[derive(Debug, Clone)]
 pub struct ConnSettings {

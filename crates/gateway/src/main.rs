@@ -74,8 +74,7 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
     };
     let rt = runtime()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(cfg.listen)
-            .await
+        let listener = rwgate_gateway::conn::bind(cfg.listen)
             .map_err(|e| Failure::usage(format!("binding {}: {e}", cfg.listen)))?;
         let admin = std::net::TcpListener::bind(cfg.admin_listen)
             .map_err(|e| Failure::usage(format!("binding {}: {e}", cfg.admin_listen)))?;
