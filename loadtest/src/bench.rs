@@ -76,12 +76,12 @@ pub struct Row {
     pub failures: u64,
 }
 
-struct Proc {
+pub(crate) struct Proc {
     child: Child,
 }
 
 impl Proc {
-    fn pid(&self) -> String {
+    pub(crate) fn pid(&self) -> String {
         self.child.id().to_string()
     }
 }
@@ -213,7 +213,7 @@ fn spawn_ready(mut cmd: Command, ready: &str) -> Result<Proc, String> {
     Ok(p)
 }
 
-fn start_vmagent(bin: &Path, sink: &str, dir: &Path) -> Result<(Proc, String), String> {
+pub(crate) fn start_vmagent(bin: &Path, sink: &str, dir: &Path) -> Result<(Proc, String), String> {
     let port = free_port().map_err(|e| e.to_string())?;
     let mut cmd = Command::new(bin);
     cmd.arg(format!("-httpListenAddr=127.0.0.1:{port}"))

@@ -56,6 +56,9 @@ pub struct FloodArgs {
     /// Extra flags for `rwgate serve` (repeatable).
     #[arg(long = "rwgate-arg", allow_hyphen_values = true)]
     pub rwgate_args: Vec<String>,
+    /// Flood this vmagent binary instead of rwgate (the peer, relaying to one sink).
+    #[arg(long)]
+    pub vmagent: Option<PathBuf>,
 }
 
 /// How the requests of one kind of client were answered.
@@ -130,16 +133,59 @@ impl std::fmt::Display for FloodReport {
     }
 }
 
+/// The relay under test: rwgate, or vmagent as the peer.
 struct Gateway {
-    child: Child,
+    child: Option<Child>,
+    peer: Option<crate::bench::Proc>,
     addr: SocketAddr,
+    path: &'static str,
     admin: u16,
+}
+
+impl Gateway {
+    fn pid(&self) -> String {
+        match (&self.child, &self.peer) {
+            (Some(c), _) => c.id().to_string(),
+            (None, Some(p)) => p.pid(),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+async fn start_vmagent(
+    bin: &std::path::Path,
+    sink: &DevReceiver,
+    dir: &std::path::Path,
+) -> Result<Gateway, String> {
+    let (bin, sink, dir) = (bin.to_path_buf(), sink.url(), dir.to_path_buf());
+    let addr = sink
+        .strip_prefix("http://")
+        .and_then(|r| r.split('/').next())
+        .ok_or("sink URL")?
+        .to_string();
+    let (proc, url) =
+        tokio::task::spawn_blocking(move || crate::bench::start_vmagent(&bin, &addr, &dir))
+            .await
+            .map_err(|e| e.to_string())??;
+    let hostport = url
+        .strip_prefix("http://")
+        .and_then(|r| r.split('/').next())
+        .ok_or("vmagent URL")?;
+    Ok(Gateway {
+        child: None,
+        peer: Some(proc),
+        addr: hostport.parse().map_err(|e| format!("{hostport}: {e}"))?,
+        path: "/api/v1/write",
+        admin: 0,
+    })
 }
 
 impl Drop for Gateway {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 
@@ -182,8 +228,10 @@ async fn start_gateway(
         .spawn()
         .map_err(|e| format!("starting rwgate: {e}"))?;
     let gw = Gateway {
-        child,
+        child: Some(child),
+        peer: None,
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        path: "/api/v1/receive",
         admin,
     };
     let ready = format!("http://127.0.0.1:{admin}/-/ready");
@@ -215,9 +263,17 @@ fn body_of(kib: usize) -> Bytes {
 }
 
 /// The hostile clients write as `tenant-a`, the normal client as `tenant-b`.
-fn request_head(addr: SocketAddr, tenant: &str, len: usize) -> String {
+/// Where the clients send.
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    addr: SocketAddr,
+    path: &'static str,
+}
+
+fn request_head(target: &Target, tenant: &str, len: usize) -> String {
+    let (addr, path) = (target.addr, target.path);
     format!(
-        "POST /api/v1/receive HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\nX-Prometheus-Remote-Write-Version: 0.1.0\r\nTHANOS-TENANT: {tenant}\r\nContent-Length: {len}\r\n\r\n"
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\nX-Prometheus-Remote-Write-Version: 0.1.0\r\nTHANOS-TENANT: {tenant}\r\nContent-Length: {len}\r\n\r\n"
     )
 }
 
@@ -279,8 +335,8 @@ async fn post(
     status
 }
 
-async fn poster(addr: SocketAddr, body: Bytes, until: Instant, tally: Arc<Tally>) {
-    let head = request_head(addr, "tenant-a", body.len());
+async fn poster(target: Target, body: Bytes, until: Instant, tally: Arc<Tally>) {
+    let (addr, head) = (target.addr, request_head(&target, "tenant-a", body.len()));
     let mut conn = None;
     while Instant::now() < until {
         let status = post(&mut conn, addr, head.as_bytes(), &body).await;
@@ -294,13 +350,14 @@ async fn poster(addr: SocketAddr, body: Bytes, until: Instant, tally: Arc<Tally>
 
 /// Sends headers announcing 100 KB, then a byte a second until the gateway answers or
 /// closes, or `stop`; then starts again on a new connection.
-async fn trickle(addr: SocketAddr, stop: Arc<AtomicBool>) {
+async fn trickle(target: Target, stop: Arc<AtomicBool>) {
+    let addr = target.addr;
     while !stop.load(Ordering::Relaxed) {
         let Ok(mut s) = TcpStream::connect(addr).await else {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         };
-        if s.write_all(request_head(addr, "tenant-a", 100_000).as_bytes())
+        if s.write_all(request_head(&target, "tenant-a", 100_000).as_bytes())
             .await
             .is_err()
         {
@@ -368,8 +425,15 @@ pub async fn run(args: &FloodArgs) -> Result<FloodReport, String> {
     }
     let dir = std::env::temp_dir().join(format!("rwgate-flood-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let gw = start_gateway(args, &sinks, &dir).await?;
-    let pid = gw.child.id().to_string();
+    let gw = match &args.vmagent {
+        Some(bin) => start_vmagent(bin, &sinks[0], &dir).await?,
+        None => start_gateway(args, &sinks, &dir).await?,
+    };
+    let pid = gw.pid();
+    let target = Target {
+        addr: gw.addr,
+        path: gw.path,
+    };
     let addr = gw.addr;
     let stop = Arc::new(AtomicBool::new(false));
 
@@ -378,7 +442,7 @@ pub async fn run(args: &FloodArgs) -> Result<FloodReport, String> {
         background.push(tokio::spawn(idler(addr, stop.clone())));
     }
     for _ in 0..args.trickles {
-        background.push(tokio::spawn(trickle(addr, stop.clone())));
+        background.push(tokio::spawn(trickle(target, stop.clone())));
     }
 
     let body = body_of(args.body_kib);
@@ -387,7 +451,7 @@ pub async fn run(args: &FloodArgs) -> Result<FloodReport, String> {
     let mut load = Vec::new();
     for _ in 0..args.posters {
         load.push(tokio::spawn(poster(
-            addr,
+            target,
             body.clone(),
             until,
             posters.clone(),
@@ -397,7 +461,7 @@ pub async fn run(args: &FloodArgs) -> Result<FloodReport, String> {
     // The normal client: small requests, one at a time, spread over the run.
     let normal = Arc::new(Tally::default());
     let small = body_of(16);
-    let head = request_head(addr, "tenant-b", small.len());
+    let head = request_head(&target, "tenant-b", small.len());
     let gap = args.duration / (args.normal_requests.max(1) as u32 + 1);
     for _ in 0..args.normal_requests {
         tokio::time::sleep(gap).await;
@@ -420,10 +484,14 @@ pub async fn run(args: &FloodArgs) -> Result<FloodReport, String> {
     // Let in-flight requests end before reading what stays resident.
     tokio::time::sleep(args.latency + Duration::from_secs(1)).await;
     let metrics_url = format!("http://127.0.0.1:{}/metrics", gw.admin);
-    let metrics = tokio::task::spawn_blocking(move || crate::bench::http_get(&metrics_url))
-        .await
-        .map_err(|e| e.to_string())?
-        .unwrap_or_default();
+    let metrics = if gw.admin == 0 {
+        String::new()
+    } else {
+        tokio::task::spawn_blocking(move || crate::bench::http_get(&metrics_url))
+            .await
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default()
+    };
     let report = FloodReport {
         peak_rss: crate::proc::peak_rss_bytes(&pid).unwrap_or(0),
         rss_after: crate::proc::rss_bytes(&pid).unwrap_or(0),

@@ -34,6 +34,7 @@ fn args() -> FloodArgs {
         duration: Duration::from_secs(8),
         latency: Duration::from_secs(1),
         rwgate_args: vec![],
+        vmagent: None,
     }
 }
 
