@@ -44,6 +44,24 @@ impl Outcome {
     }
 }
 
+/// `rwgate_forward_inflight_requests` of one endpoint, up while the guard lives (also
+/// when the forward is dropped half-way).
+struct InflightGauge(metrics::Gauge);
+
+impl InflightGauge {
+    fn new(address: &str) -> Self {
+        let g = metrics::gauge!(m::FORWARD_INFLIGHT, "endpoint" => address.to_string());
+        g.increment(1.0);
+        InflightGauge(g)
+    }
+}
+
+impl Drop for InflightGauge {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
 /// One attempt's classification.
 enum Attempt {
     Done(Outcome),
@@ -140,6 +158,7 @@ impl Forwarder {
     ) -> Outcome {
         let state = self.state(url);
         let started = Instant::now();
+        let _inflight = InflightGauge::new(address);
         let mut attempt = 0u32;
         let outcome = loop {
             attempt += 1;

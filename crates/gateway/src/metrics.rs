@@ -27,6 +27,8 @@ pub const FORWARD_REQUESTS: &str = "rwgate_forward_requests_total";
 pub const FORWARD_DURATION: &str = "rwgate_forward_duration_seconds";
 /// Forward retries, by `endpoint`.
 pub const FORWARD_RETRIES: &str = "rwgate_forward_retries_total";
+/// Forwards under way (retries included), by `endpoint`.
+pub const FORWARD_INFLIGHT: &str = "rwgate_forward_inflight_requests";
 /// 1 while an endpoint answers, 0 while it is backed off.
 pub const ENDPOINT_UP: &str = "rwgate_endpoint_up";
 /// Requests in which some series missed its write quorum, by `cause`.
@@ -116,6 +118,10 @@ fn describe() {
         "Forward duration including retries, by endpoint."
     );
     describe_counter!(FORWARD_RETRIES, "Forward retries, by endpoint.");
+    describe_gauge!(
+        FORWARD_INFLIGHT,
+        "Forwards under way (retries included), by endpoint."
+    );
     describe_gauge!(
         ENDPOINT_UP,
         "1 while an endpoint answers, 0 while it is backed off."

@@ -1,6 +1,6 @@
 //! The real processes: receivers, agents and the gateway.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -253,6 +253,26 @@ impl Gateway {
 
     pub fn log_tail(&self) -> String {
         self.proc.as_ref().map(Proc::log_tail).unwrap_or_default()
+    }
+
+    /// Endpoints with a replica write that failed for good
+    /// (`rwgate_forward_requests_total{result!="success"}`), once no forward is under
+    /// way: a forward outlives the request of an agent that went away.
+    pub fn endpoints_with_failed_writes(&self) -> BTreeSet<String> {
+        let idle = wait_until(Duration::from_secs(30), || {
+            metric_sum(&self.metrics(), "rwgate_forward_inflight_requests") == 0.0
+        });
+        assert!(idle, "forwards still under way after 30s");
+        self.metrics()
+            .lines()
+            .filter(|l| l.starts_with("rwgate_forward_requests_total{"))
+            .filter(|l| !l.contains("result=\"success\""))
+            .filter(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) > Some(0.0))
+            .filter_map(|l| {
+                let rest = &l[l.find("endpoint=\"")? + 10..];
+                Some(rest[..rest.find('"')?].to_string())
+            })
+            .collect()
     }
 }
 
