@@ -181,6 +181,7 @@ pub async fn serve(
 
 static ACCEPT_ERRORS_LOG: LogEvery = LogEvery::new(Duration::from_secs(10));
 static REFUSALS_LOG: LogEvery = LogEvery::new(Duration::from_secs(10));
+static HEADER_TIMEOUTS_LOG: LogEvery = LogEvery::new(Duration::from_secs(10));
 
 /// Answers a connection past the cap with a 503 and closes it after a short linger, so
 /// that the client reads the answer instead of a reset.
@@ -285,7 +286,11 @@ impl Connection {
                 () = tokio::time::sleep_until(check_at.into()) => {
                     if let Some(reason) = activity.expired(&self.settings, Instant::now()) {
                         metrics::counter!(m::CONNECTIONS_CLOSED, "reason" => reason).increment(1);
-                        tracing::debug!(peer = %self.addr, reason, "connection closed");
+                        if reason == "header_timeout" && HEADER_TIMEOUTS_LOG.due() {
+                            tracing::info!(peer = %self.addr, "connection closed: no complete request headers within limits.header_read_timeout (logged at most every 10s; rwgate_connections_closed_total counts each)");
+                        } else {
+                            tracing::debug!(peer = %self.addr, reason, "connection closed");
+                        }
                         return;
                     }
                 }
