@@ -328,6 +328,16 @@ impl Config {
         Self::from_yaml(&text)
     }
 
+    /// The tenancy state of this configuration (reads the tokens file).
+    pub fn tenancy_state(&self) -> Result<crate::tenancy::TenancyState, String> {
+        crate::tenancy::TenancyState::build(
+            &self.tenancy,
+            &self.tenants,
+            &self.tenant_defaults,
+            self.limits.wire(),
+        )
+    }
+
     /// Options the ring crate builds with.
     pub fn ring_options(&self) -> rwgate_ring::BuildOptions {
         rwgate_ring::BuildOptions {

@@ -25,9 +25,8 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
 
-use crate::config::CertField;
 use crate::metrics as m;
-use crate::tls::PeerIdentity;
+use crate::tls::{CertField, PeerIdentity};
 
 /// Largest read buffer hyper keeps per connection (headers must fit in it; body chunks
 /// pass through it). hyper's default is about 400 KiB, which at thousands of

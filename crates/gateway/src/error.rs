@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use rwgate_wire::{Counts, Protocol, WireError};
 
 use crate::admission::BodyError;
-use crate::tenancy::TenantError;
+use crate::tenancy::TenancyError;
 
 /// Why a request was not (fully) written.
 #[derive(Debug, thiserror::Error)]
@@ -19,18 +19,9 @@ pub enum IngestError {
     /// The wire layer refused the request as a whole.
     #[error("{id}: {0}", id = .0.reason().id())]
     Wire(#[from] WireError),
-    /// The tenant header names an invalid tenant.
-    #[error("invalid_tenant: {0}")]
-    Tenant(#[from] TenantError),
-    /// No valid certificate or token where one is required, or an invalid token.
-    #[error("unauthorized: {0}")]
-    Unauthorized(String),
-    /// The authenticated writer may not write as the tenant it claims.
-    #[error("forbidden: {0}")]
-    Forbidden(String),
-    /// A series' tenant label names another tenant (policy `reject`).
-    #[error("tenant_label_mismatch: {0}")]
-    TenantMismatch(String),
+    /// Tenant resolution or isolation refused the request.
+    #[error(transparent)]
+    Tenancy(#[from] TenancyError),
     /// A tenant is over its ingestion rate.
     #[error("rate limited: tenant {tenant} is over its ingestion rate; retry in {retry_after}s")]
     RateLimited {
@@ -103,14 +94,13 @@ impl IngestError {
             IngestError::Wire(e) => {
                 StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
             }
-            IngestError::Tenant(_)
+            IngestError::Tenancy(TenancyError::Invalid(_) | TenancyError::LabelMismatch(_))
             | IngestError::Invalid { .. }
-            | IngestError::Body(BodyError::Read(_))
-            | IngestError::TenantMismatch(_) => StatusCode::BAD_REQUEST,
+            | IngestError::Body(BodyError::Read(_)) => StatusCode::BAD_REQUEST,
             IngestError::Body(BodyError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::Body(BodyError::Overloaded) => StatusCode::SERVICE_UNAVAILABLE,
-            IngestError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            IngestError::Forbidden(_) => StatusCode::FORBIDDEN,
+            IngestError::Tenancy(TenancyError::Unauthorized(_)) => StatusCode::UNAUTHORIZED,
+            IngestError::Tenancy(TenancyError::Forbidden(_)) => StatusCode::FORBIDDEN,
             IngestError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             IngestError::Body(BodyError::TooSlow { .. } | BodyError::Timeout(_)) => {
                 StatusCode::REQUEST_TIMEOUT
@@ -142,10 +132,10 @@ impl IngestError {
     pub fn kind(&self) -> &'static str {
         match self {
             IngestError::Wire(e) => e.reason().id(),
-            IngestError::Tenant(_) => "invalid_tenant",
-            IngestError::Unauthorized(_) => "unauthorized",
-            IngestError::Forbidden(_) => "forbidden",
-            IngestError::TenantMismatch(_) => "tenant_label_mismatch",
+            IngestError::Tenancy(TenancyError::Invalid(_)) => "invalid_tenant",
+            IngestError::Tenancy(TenancyError::Unauthorized(_)) => "unauthorized",
+            IngestError::Tenancy(TenancyError::Forbidden(_)) => "forbidden",
+            IngestError::Tenancy(TenancyError::LabelMismatch(_)) => "tenant_label_mismatch",
             IngestError::RateLimited { .. } => "rate_limited",
             IngestError::Invalid { .. } => "invalid_series",
             IngestError::Body(BodyError::Read(_)) => "body_read",

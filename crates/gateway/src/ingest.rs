@@ -5,40 +5,21 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use arc_swap::ArcSwap;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use rwgate_ring::RingHandle;
 use rwgate_wire::{Counts, Protocol, WireError, WriteBatch};
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::SemaphorePermit;
 
-use crate::admission::{self, BodyError, BodyPace, TenantSlots};
-use crate::config::Config;
+use crate::admission::{self, BodyError, BodyPace};
+use crate::app::App;
 use crate::error::{IngestError, Reply};
-use crate::forward::Forwarder;
 use crate::metrics as m;
 use crate::replicate::{Replicated, replicate};
-use crate::server::Readiness;
 use crate::tenancy::ratelimit::Demand;
-use crate::tenancy::{Identity, RateLimiter, TenancyState, escape, rules};
+use crate::tenancy::{Identity, TenancyError, TenancyState, escape, rules};
 use crate::tls::PeerIdentity;
-
-/// Shared state of the ingest path.
-#[derive(Debug)]
-pub struct App {
-    pub(crate) cfg: Config,
-    pub(crate) rings: Arc<RingHandle>,
-    pub(crate) tenancy: ArcSwap<TenancyState>,
-    pub(crate) limiter: RateLimiter,
-    pub(crate) forwarder: Forwarder,
-    pub(crate) inflight_requests: Semaphore,
-    pub(crate) inflight_bytes: Semaphore,
-    pub(crate) ready: Arc<Readiness>,
-    pub(crate) buffers: rwgate_wire::BufferPool,
-    pub(crate) tenant_slots: TenantSlots,
-}
 
 /// `POST /api/v1/receive`.
 pub async fn ingest(State(app): State<Arc<App>>, req: Request) -> Response {
@@ -224,9 +205,12 @@ impl App {
         let rings = self.rings.load().ok_or(IngestError::NotReady)?;
         let tenancy = self.tenancy.load_full();
         let identity = tenancy.resolve(headers, peer).inspect_err(|e| {
-            if matches!(e, IngestError::Unauthorized(_) | IngestError::Forbidden(_)) {
-                metrics::counter!(m::AUTH_FAILURES, "kind" => e.kind()).increment(1);
-            }
+            let kind = match e {
+                TenancyError::Unauthorized(_) => "unauthorized",
+                TenancyError::Forbidden(_) => "forbidden",
+                _ => return,
+            };
+            metrics::counter!(m::AUTH_FAILURES, "kind" => kind).increment(1);
         })?;
         let limits = tenancy.wire_limits(&identity.tenant);
         let announced = headers

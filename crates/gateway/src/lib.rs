@@ -10,6 +10,7 @@
 //! whole thing on one machine.
 
 pub mod admission;
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod conn;

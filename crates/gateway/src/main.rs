@@ -56,7 +56,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 fn check_config(args: &ServeArgs) -> Result<(), Failure> {
     let cfg = args.load().map_err(|e| Failure::usage(e.to_string()))?;
-    rwgate_gateway::tenancy::TenancyState::build(&cfg).map_err(Failure::usage)?;
+    cfg.tenancy_state().map_err(Failure::usage)?;
     if let Some(path) = &cfg.hashrings {
         rwgate_ring::reload::load_file(path, &cfg.ring_options())
             .map_err(|e| Failure::usage(e.to_string()))?;

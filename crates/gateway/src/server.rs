@@ -5,7 +5,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -20,42 +19,19 @@ use rwgate_ring::reload::{self, WatchGuard};
 use tokio::sync::Semaphore;
 
 use crate::admission::TenantSlots;
+use crate::app::{App, Readiness};
 use crate::config::Config;
 use crate::conn::{self, ConnSettings, OpenConnections};
 use crate::forward::Forwarder;
-use crate::ingest::{App, ingest};
+use crate::ingest::ingest;
 use crate::metrics as m;
-use crate::tenancy::{RateLimiter, TenancyState};
+use crate::tenancy::RateLimiter;
 
 /// Decompression buffers kept for reuse, and the largest one kept: the pool holds at
 /// most 64 MiB when idle (part of the fixed base in docs/operations.md' memory formula);
 /// larger bodies get a fresh allocation that is freed after the request.
 const BODY_BUFFERS: usize = 16;
 const BODY_BUFFER_MAX: usize = 4 << 20;
-
-/// Ready when rings are loaded and no shutdown has begun.
-#[derive(Debug)]
-pub struct Readiness {
-    rings: Arc<RingHandle>,
-    shutting_down: AtomicBool,
-}
-
-impl Readiness {
-    /// True when `/-/ready` answers 200.
-    pub fn is_ready(&self) -> bool {
-        self.rings.is_loaded() && !self.shutting_down.load(Ordering::SeqCst)
-    }
-
-    /// True once shutdown has begun.
-    pub fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::SeqCst)
-    }
-
-    /// Marks the start of shutdown: `/-/ready` answers 503 from now on.
-    pub fn begin_shutdown(&self) {
-        self.shutting_down.store(true, Ordering::SeqCst);
-    }
-}
 
 /// Errors starting the gateway.
 #[derive(Debug, thiserror::Error)]
@@ -140,10 +116,10 @@ impl Gateway {
                 StartError::Config("tenancy.forward_header is not a valid header name".into())
             })?;
         let forwarder = Forwarder::new(cfg.forward.clone(), forward_header)?;
-        let tenancy = TenancyState::build(&cfg).map_err(StartError::Config)?;
+        let tenancy = cfg.tenancy_state().map_err(StartError::Config)?;
         let ready = Arc::new(Readiness {
             rings: rings.clone(),
-            shutting_down: AtomicBool::new(false),
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
         });
         let app = App {
             tenancy: ArcSwap::from_pointee(tenancy),
@@ -320,7 +296,7 @@ fn reload_tenancy(app: &App, source: &ConfigSource, last_failure: &mut Option<St
         };
         (source.overrides)(&mut cfg);
         let cfg = cfg.validate().map_err(|e| e.to_string())?;
-        TenancyState::build(&cfg)
+        cfg.tenancy_state()
     })();
     match built {
         Ok(state) => {

@@ -1,7 +1,7 @@
 //! TLS on the remote-write listener (rustls), with optional client-certificate
-//! verification against a CA bundle. The handshake itself runs in [`crate::conn`], off
-//! the accept loop and with a timeout; the verified certificate's tenant travels with
-//! the connection as a [`PeerIdentity`].
+//! verification against a CA bundle. The handshake itself runs off the accept loop,
+//! with a timeout, in the connection layer; the verified certificate's tenant travels
+//! with the connection as a [`PeerIdentity`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,7 +13,21 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 
-use crate::config::CertField;
+/// `tenancy.cert_field`: the subject field of a client certificate that names the
+/// tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum CertField {
+    /// Subject common name.
+    #[default]
+    #[serde(rename = "CN")]
+    Cn,
+    /// Subject organisation.
+    #[serde(rename = "O")]
+    O,
+    /// Subject organisational unit.
+    #[serde(rename = "OU")]
+    Ou,
+}
 
 /// Installs ring as the process' rustls crypto provider, once. The HTTP client is
 /// built without a bundled provider; every place that builds one calls this first.

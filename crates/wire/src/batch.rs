@@ -8,31 +8,8 @@ use crate::body::Protocol;
 use crate::error::{Reason, WireError};
 use crate::limits::Limits;
 use crate::pb;
+pub(crate) use crate::span::{LabelRef, Span};
 use crate::validate::{self, Invalid};
-
-/// A byte range in the batch's storage. Offsets below `body.len()` point into the body,
-/// offsets from `body.len()` on point into `scratch` (shifted by `body.len()`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Span {
-    pub start: u32,
-    pub len: u32,
-}
-
-impl Span {
-    pub(crate) fn of(range: std::ops::Range<usize>) -> Span {
-        Span {
-            start: range.start as u32,
-            len: (range.end - range.start) as u32,
-        }
-    }
-}
-
-/// One label, as spans.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct LabelRef {
-    pub name: Span,
-    pub value: Span,
-}
 
 /// One accepted series.
 #[derive(Debug, Clone, Copy)]

@@ -24,6 +24,7 @@ pub mod symbols;
 mod batch;
 mod histogram;
 mod pb;
+mod span;
 mod v1;
 mod v2;
 mod validate;

@@ -1,8 +1,8 @@
 //! Series validation: label set rules shared by v1 and v2.
 
-use crate::batch::{LabelRef, Span};
 use crate::error::Reason;
 use crate::limits::{Limits, NameValidation};
+use crate::span::{LabelRef, Span};
 
 /// Why one series is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

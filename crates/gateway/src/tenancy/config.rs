@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::names::validate_tenant;
+pub use crate::tls::CertField;
 
 /// How the tenant of a request is decided, and what may claim which tenant.
 #[derive(Clone, PartialEq, Deserialize)]
@@ -89,21 +90,6 @@ pub enum LabelPolicy {
     /// is removed before hashing. Only for unauthenticated requests and tokens with
     /// `allow_split`.
     Split,
-}
-
-/// `tenancy.cert_field`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-pub enum CertField {
-    /// Subject common name.
-    #[default]
-    #[serde(rename = "CN")]
-    Cn,
-    /// Subject organisation.
-    #[serde(rename = "O")]
-    O,
-    /// Subject organisational unit.
-    #[serde(rename = "OU")]
-    Ou,
 }
 
 /// The start of the error for a token listed twice; it names the entry, never the

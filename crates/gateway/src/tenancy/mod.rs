@@ -20,9 +20,25 @@ use axum::http::{HeaderMap, HeaderName, header};
 pub use self::config::{CertField, LabelPolicy, Tenancy, TenantLimits, TenantSpec, TokenSpec};
 pub use self::names::{TenantError, escape, validate_tenant};
 pub use self::ratelimit::RateLimiter;
-use crate::config::{Config, LimitsConfig};
-use crate::error::IngestError;
 use crate::tls::PeerIdentity;
+
+/// Why a request may not write, or not write as the tenant it names. The error module
+/// maps it to an HTTP status, with every other outcome.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TenancyError {
+    /// The tenant header or certificate names an invalid tenant.
+    #[error("invalid_tenant: {0}")]
+    Invalid(#[from] TenantError),
+    /// No valid certificate or token where one is required, or an invalid token.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// The authenticated writer may not write as the tenant it claims.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// A series' tenant label names another tenant (policy `reject`).
+    #[error("tenant_label_mismatch: {0}")]
+    LabelMismatch(String),
+}
 
 /// How a request proved its tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +69,7 @@ pub struct TenancyState {
     tokens: HashMap<String, TokenSpec>,
     tenants: BTreeMap<String, TenantSpec>,
     defaults: TenantSpec,
-    global: LimitsConfig,
+    global: rwgate_wire::Limits,
     known: HashSet<String>,
 }
 
@@ -68,9 +84,14 @@ impl std::fmt::Debug for TenancyState {
 }
 
 impl TenancyState {
-    /// Builds from a validated config, reading `tokens_file` if set.
-    pub fn build(cfg: &Config) -> Result<TenancyState, String> {
-        let t = &cfg.tenancy;
+    /// Builds from the validated `tenancy`, `tenants` and `tenant_defaults` sections,
+    /// reading `tokens_file` if set; `global` are the limits of tenants that set none.
+    pub fn build(
+        t: &Tenancy,
+        tenants: &BTreeMap<String, TenantSpec>,
+        defaults: &TenantSpec,
+        global: rwgate_wire::Limits,
+    ) -> Result<TenancyState, String> {
         let mut tokens: HashMap<String, TokenSpec> = t.tokens.clone().into_iter().collect();
         if let Some(path) = &t.tokens_file {
             for (token, spec) in config::read_tokens_file(path)? {
@@ -83,7 +104,7 @@ impl TenancyState {
                 }
             }
         }
-        let mut known: HashSet<String> = cfg.tenants.keys().cloned().collect();
+        let mut known: HashSet<String> = tenants.keys().cloned().collect();
         known.extend(tokens.values().map(|s| s.tenant().to_string()));
         known.insert(t.default_tenant.clone());
         Ok(TenancyState {
@@ -93,9 +114,9 @@ impl TenancyState {
                 .filter_map(|h| HeaderName::try_from(h.as_str()).ok())
                 .collect(),
             tokens,
-            tenants: cfg.tenants.clone(),
-            defaults: cfg.tenant_defaults.clone(),
-            global: cfg.limits.clone(),
+            tenants: tenants.clone(),
+            defaults: defaults.clone(),
+            global,
             known,
             cfg: t.clone(),
         })
@@ -125,7 +146,7 @@ impl TenancyState {
 
     /// The wire limits for `tenant`: its overrides, then `tenant_defaults`, then global.
     pub fn wire_limits(&self, tenant: &str) -> rwgate_wire::Limits {
-        let mut l = self.global.wire();
+        let mut l = self.global.clone();
         let or = |v: Option<usize>, d: usize| v.unwrap_or(d);
         l.max_compressed_bytes = or(
             self.limit(tenant, |t| t.max_body_bytes),
@@ -152,7 +173,7 @@ impl TenancyState {
             l.max_label_value_len,
         );
         // A tenant's body cap never exceeds the global one (memory reservations use it).
-        l.max_compressed_bytes = l.max_compressed_bytes.min(self.global.max_body_bytes);
+        l.max_compressed_bytes = l.max_compressed_bytes.min(self.global.max_compressed_bytes);
         l
     }
 
@@ -171,8 +192,8 @@ impl TenancyState {
         &self,
         headers: &HeaderMap,
         peer: Option<&PeerIdentity>,
-    ) -> Result<Identity, IngestError> {
-        let unauthorized = |m: String| Err(IngestError::Unauthorized(m));
+    ) -> Result<Identity, TenancyError> {
+        let unauthorized = |m: String| Err(TenancyError::Unauthorized(m));
         let cert_tenant = match peer.filter(|p| p.has_cert) {
             Some(p) => match &p.cert_tenant {
                 Some(t) if validate_tenant(t).is_ok() => Some(t.clone()),
@@ -215,7 +236,7 @@ impl TenancyState {
         if let (Some(c), Some(t)) = (&cert_tenant, token)
             && c != t.tenant()
         {
-            return Err(IngestError::Forbidden(format!(
+            return Err(TenancyError::Forbidden(format!(
                 "client certificate names tenant {c} but the bearer token is for {}",
                 t.tenant()
             )));
@@ -240,7 +261,7 @@ impl TenancyState {
         }
         let tenant = match (authed, claimed) {
             (Some(a), Some((name, h))) if a != h => {
-                return Err(IngestError::Forbidden(format!(
+                return Err(TenancyError::Forbidden(format!(
                     "authenticated as tenant {a} but the {name} header claims tenant {h}"
                 )));
             }
@@ -266,7 +287,7 @@ impl TenancyState {
             }
         };
         if !self.cfg.allow_unknown_tenants && !self.is_known(&tenant) {
-            return Err(IngestError::Forbidden(format!("unknown tenant {tenant}")));
+            return Err(TenancyError::Forbidden(format!("unknown tenant {tenant}")));
         }
         let can_split = match auth {
             Auth::None => true,

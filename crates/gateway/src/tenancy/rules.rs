@@ -4,7 +4,6 @@
 use rwgate_wire::{Reason, SeriesRef, WriteBatch};
 
 use super::{Identity, LabelPolicy, TenancyState, TenantSpec, escape, validate_tenant};
-use crate::error::IngestError;
 
 /// The accepted series of a batch grouped by tenant (indices into the batch).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -26,7 +25,7 @@ pub fn route(
     id: &Identity,
     batch: &mut WriteBatch,
     mut on_refused: impl FnMut(Refusal<'_>, SeriesRef<'_>),
-) -> Result<Routed, IngestError> {
+) -> Result<Routed, super::TenancyError> {
     let cfg = state.settings();
     let label = cfg.tenant_label.as_bytes();
     let own = id.tenant.as_bytes();
@@ -45,7 +44,7 @@ pub fn route(
             .find(|s| s.label(label).is_some_and(|v| v != own))
         {
             let other = String::from_utf8_lossy(s.label(label).unwrap_or_default());
-            return Err(IngestError::TenantMismatch(format!(
+            return Err(super::TenancyError::LabelMismatch(format!(
                 "series {} has {}={} but the request is for tenant {}; nothing was written",
                 s.describe(),
                 cfg.tenant_label,

@@ -3,7 +3,19 @@
 use axum::http::HeaderMap;
 
 use super::*;
+use crate::config::Config;
 use crate::error::IngestError;
+
+/// The status the error module answers a tenancy refusal with.
+trait Status {
+    fn status(&self) -> axum::http::StatusCode;
+}
+
+impl Status for TenancyError {
+    fn status(&self) -> axum::http::StatusCode {
+        IngestError::from(self.clone()).status()
+    }
+}
 
 const TOKEN_A: &str = "token-for-tenant-a-0001";
 const TOKEN_B_SPLIT: &str = "token-for-tenant-b-0002";
@@ -13,7 +25,7 @@ fn state(yaml: &str) -> TenancyState {
         "hashrings: /x.json\ntenancy:\n  tokens:\n    {TOKEN_A}: tenant-a\n    {TOKEN_B_SPLIT}: {{tenant: tenant-b, allow_split: true}}\n{yaml}"
     );
     let cfg = Config::from_yaml(&base).unwrap().validate().unwrap();
-    TenancyState::build(&cfg).unwrap()
+    cfg.tenancy_state().unwrap()
 }
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -82,7 +94,7 @@ fn token_plus_other_tenant_header_is_403() {
         ("x-scope-orgid", "tenant-b"),
     ]);
     let err = s.resolve(&h, None).unwrap_err();
-    assert!(matches!(err, IngestError::Forbidden(_)), "{err}");
+    assert!(matches!(err, TenancyError::Forbidden(_)), "{err}");
     assert_eq!(err.status().as_u16(), 403);
     // The same tenant in the header is fine.
     let h = headers(&[

@@ -1,0 +1,53 @@
+//! The state the ingest path shares across requests, and readiness: built by the
+//! server, read by the ingest handler and the probes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arc_swap::ArcSwap;
+use rwgate_ring::RingHandle;
+use tokio::sync::Semaphore;
+
+use crate::admission::TenantSlots;
+use crate::config::Config;
+use crate::forward::Forwarder;
+use crate::tenancy::{RateLimiter, TenancyState};
+
+/// Shared state of the ingest path.
+#[derive(Debug)]
+pub struct App {
+    pub(crate) cfg: Config,
+    pub(crate) rings: Arc<RingHandle>,
+    pub(crate) tenancy: ArcSwap<TenancyState>,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) forwarder: Forwarder,
+    pub(crate) inflight_requests: Semaphore,
+    pub(crate) inflight_bytes: Semaphore,
+    pub(crate) ready: Arc<Readiness>,
+    pub(crate) buffers: rwgate_wire::BufferPool,
+    pub(crate) tenant_slots: TenantSlots,
+}
+
+/// Ready when rings are loaded and no shutdown has begun.
+#[derive(Debug)]
+pub struct Readiness {
+    pub(crate) rings: Arc<RingHandle>,
+    pub(crate) shutting_down: AtomicBool,
+}
+
+impl Readiness {
+    /// True when `/-/ready` answers 200.
+    pub fn is_ready(&self) -> bool {
+        self.rings.is_loaded() && !self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// True once shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Marks the start of shutdown: `/-/ready` answers 503 from now on.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+}
