@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use rwgate_wire::{Counts, Protocol, WireError, WriteBatch};
 use tokio::sync::SemaphorePermit;
+use tracing::Instrument;
 
 use crate::admission::{self, BodyError, BodyPace};
 use crate::app::App;
@@ -29,7 +30,18 @@ pub async fn ingest(State(app): State<Arc<App>>, req: Request) -> Response {
         .get::<ConnectInfo<PeerIdentity>>()
         .map(|c| c.0.clone());
     let (parts, mut body) = req.into_parts();
-    let (reply, drain) = app.handle(&parts.headers, &mut body, peer.as_ref()).await;
+    // One span per request: every log line of the request carries its peer, and the
+    // protocol and tenant once they are known.
+    let span = tracing::info_span!(
+        "remote_write",
+        peer = peer.as_ref().map(|p| tracing::field::display(p.addr)),
+        protocol = tracing::field::Empty,
+        tenant = tracing::field::Empty,
+    );
+    let (reply, drain) = app
+        .handle(&parts.headers, &mut body, peer.as_ref())
+        .instrument(span)
+        .await;
     // A client waiting for `100 Continue` has sent no body: reading it now would ask
     // for the body of a request already refused.
     if let Some(max) = drain
@@ -123,11 +135,16 @@ impl App {
             Ok(p) => p,
             Err(e) => return refuse(None, e.into(), Some(max_body)),
         };
+        tracing::Span::current().record("protocol", protocol.as_str());
         if self.ready.is_shutting_down() {
             return refuse(Some(protocol), IngestError::ShuttingDown, Some(max_body));
         }
         let admitted = match self.admit(headers, peer) {
-            Ok(a) => a,
+            Ok(a) => {
+                let tenant = escape(&a.identity.tenant);
+                tracing::Span::current().record("tenant", tracing::field::display(tenant));
+                a
+            }
             Err(e) => {
                 let drain = if matches!(e, IngestError::Wire(_)) {
                     DRAIN_MAX_BYTES // announced over the limit: do not read it all

@@ -61,6 +61,37 @@ pub const CONFIG_RELOAD_ERRORS: &str = "rwgate_config_reload_errors_total";
 /// Always 1, with `version`.
 pub const BUILD_INFO: &str = "rwgate_build_info";
 
+/// Every metric name of this crate (the ring's are in `rwgate_ring::metrics::ALL`).
+pub const ALL: &[&str] = &[
+    REQUESTS,
+    REQUEST_DURATION,
+    RECEIVED_SAMPLES,
+    RECEIVED_HISTOGRAMS,
+    RECEIVED_EXEMPLARS,
+    RECEIVED_METADATA,
+    DISCARDED_SAMPLES,
+    SORTED_SERIES,
+    FORWARD_REQUESTS,
+    FORWARD_DURATION,
+    FORWARD_RETRIES,
+    FORWARD_INFLIGHT,
+    ENDPOINT_UP,
+    QUORUM_FAILURES,
+    INFLIGHT_REQUESTS,
+    INFLIGHT_BYTES,
+    OVERLOAD_REJECTIONS,
+    CONNECTIONS_OPEN,
+    CONNECTIONS_ACCEPTED,
+    CONNECTIONS_REFUSED,
+    CONNECTIONS_CLOSED,
+    SLOW_BODIES,
+    AUTH_FAILURES,
+    TENANT_LABEL_OVERWRITES,
+    CONFIG_LAST_RELOAD_SUCCESSFUL,
+    CONFIG_RELOAD_ERRORS,
+    BUILD_INFO,
+];
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the global Prometheus recorder once per process and returns its handle
@@ -89,6 +120,7 @@ pub fn install() -> Option<PrometheusHandle> {
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
+    rwgate_ring::metrics::describe();
     describe_counter!(
         REQUESTS,
         "Remote-write requests answered, by code and protocol."

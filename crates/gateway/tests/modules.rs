@@ -126,3 +126,34 @@ fn the_cycle_check_finds_a_cycle() {
     .collect();
     assert_eq!(cycles(&g), vec![vec!["a", "b", "c", "a"]]);
 }
+
+/// Every metric name the code defines is listed in docs/metrics.md, and every
+/// `rwgate_` name the doc's tables list is defined.
+#[test]
+fn docs_metrics_lists_exactly_the_defined_metrics() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/metrics.md"),
+    )
+    .unwrap();
+    let listed: BTreeSet<&str> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .filter(|n| n.starts_with("rwgate_") && !n.starts_with("rwgate_sink_"))
+        .collect();
+    let defined: BTreeSet<&str> = rwgate_gateway::metrics::ALL
+        .iter()
+        .chain(rwgate_ring::metrics::ALL)
+        .copied()
+        .collect();
+    let undocumented: Vec<_> = defined.difference(&listed).collect();
+    let unknown: Vec<_> = listed.difference(&defined).collect();
+    assert!(
+        undocumented.is_empty(),
+        "not in docs/metrics.md: {undocumented:?}"
+    );
+    assert!(
+        unknown.is_empty(),
+        "docs/metrics.md lists undefined metrics: {unknown:?}"
+    );
+}

@@ -140,6 +140,20 @@ async fn tokens_never_reach_logs_or_metrics() {
 
     let (_, metrics) = h.get(h.admin, "/metrics").await;
     let logs = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
+    // The forward failure is logged inside the request's span, with peer, protocol and
+    // tenant.
+    let failure = logs
+        .lines()
+        .find(|l| l.contains("remote write not fully written"))
+        .unwrap_or_default();
+    for field in [
+        "remote_write{",
+        "peer=127.0.0.1:",
+        "protocol=\"v1\"",
+        "tenant=\"tenant-a\"",
+    ] {
+        assert!(failure.contains(field), "{field} missing: {failure}");
+    }
     assert!(
         logs.contains("config reload failed"),
         "the reload failure was logged"

@@ -15,6 +15,7 @@
 pub mod config;
 pub mod diff;
 pub mod hash;
+pub mod metrics;
 pub mod reload;
 pub mod selector;
 pub mod url;

@@ -16,6 +16,7 @@ use notify::Watcher;
 
 use crate::config::ConfigError;
 use crate::hashrings::{BuildOptions, Hashrings};
+use crate::metrics as m;
 
 /// The rings in force; `None` until a file has loaded.
 #[derive(Debug, Default)]
@@ -147,9 +148,9 @@ pub fn reload(
             Ok(ReloadOutcome::Reloaded)
         }
         Err(e) => {
-            metrics::gauge!("rwgate_hashring_config_last_reload_successful").set(0.0);
+            metrics::gauge!(m::CONFIG_LAST_RELOAD_SUCCESSFUL).set(0.0);
             if handle.is_new_failure(e.to_string()) {
-                metrics::counter!("rwgate_hashring_config_reload_errors_total").increment(1);
+                metrics::counter!(m::CONFIG_RELOAD_ERRORS).increment(1);
                 tracing::error!(path = %path.display(), error = %e, kept_previous = handle.is_loaded(), "hashrings reload failed");
             }
             Err(e)
@@ -158,19 +159,16 @@ pub fn reload(
 }
 
 fn record_success(rings: &Hashrings) {
-    metrics::gauge!("rwgate_hashring_config_hash").set(rings.config_hash() as f64);
-    metrics::gauge!("rwgate_hashring_config_last_reload_successful").set(1.0);
+    metrics::gauge!(m::CONFIG_HASH).set(rings.config_hash() as f64);
+    metrics::gauge!(m::CONFIG_LAST_RELOAD_SUCCESSFUL).set(1.0);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    metrics::gauge!("rwgate_hashring_config_last_reload_success_timestamp_seconds")
-        .set(now.as_secs_f64());
+    metrics::gauge!(m::CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP).set(now.as_secs_f64());
     for ring in rings.hashrings() {
         let name = ring.name().to_string();
-        metrics::gauge!("rwgate_hashring_nodes", "hashring" => name.clone())
-            .set(ring.endpoints().len() as f64);
-        metrics::gauge!("rwgate_hashring_tenants", "hashring" => name)
-            .set(ring.tenants().len() as f64);
+        metrics::gauge!(m::NODES, "hashring" => name.clone()).set(ring.endpoints().len() as f64);
+        metrics::gauge!(m::TENANTS, "hashring" => name).set(ring.tenants().len() as f64);
     }
 }
 
