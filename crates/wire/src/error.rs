@@ -4,7 +4,7 @@ use crate::pb::PbError;
 
 /// Why a request or a series was refused. The id is stable: it appears in response
 /// bodies, in logs and as the `reason` label of `rwgate_discarded_samples_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, strum::EnumIter)]
 #[non_exhaustive]
 pub enum Reason {
     /// `Content-Encoding` is not `snappy`.
@@ -68,38 +68,10 @@ pub enum Reason {
 }
 
 impl Reason {
-    /// Every reason, in declaration order.
-    pub const ALL: [Reason; 29] = [
-        Reason::UnsupportedContentEncoding,
-        Reason::UnsupportedContentType,
-        Reason::RequestBodyTooLarge,
-        Reason::DecodedBodyTooLarge,
-        Reason::TooManySeries,
-        Reason::TooManySamples,
-        Reason::MalformedSnappy,
-        Reason::MalformedProtobuf,
-        Reason::InvalidSymbolsTable,
-        Reason::InvalidLabelRefs,
-        Reason::SamplesAndHistograms,
-        Reason::EmptyLabelSet,
-        Reason::MissingMetricName,
-        Reason::InvalidMetricName,
-        Reason::InvalidLabelName,
-        Reason::EmptyLabelName,
-        Reason::EmptyLabelValue,
-        Reason::DuplicateLabelNames,
-        Reason::MaxLabelNamesPerSeries,
-        Reason::LabelNameTooLong,
-        Reason::LabelValueTooLong,
-        Reason::InvalidUtf8,
-        Reason::SampleTooFarInFuture,
-        Reason::SampleTooOld,
-        Reason::InvalidNativeHistogram,
-        Reason::MissingRequiredLabel,
-        Reason::LabelValueNotAllowed,
-        Reason::TenantLabelMismatch,
-        Reason::InvalidTenantLabel,
-    ];
+    /// Every reason, in declaration order (derived: a new variant is listed at once).
+    pub fn all() -> impl Iterator<Item = Reason> {
+        <Reason as strum::IntoEnumIterator>::iter()
+    }
 
     /// The stable id, e.g. `missing_metric_name`.
     pub fn id(self) -> &'static str {
@@ -244,14 +216,14 @@ mod tests {
 
     #[test]
     fn reason_ids_are_unique_snake_case() {
-        let mut ids: Vec<_> = Reason::ALL.iter().map(|r| r.id()).collect();
+        let mut ids: Vec<_> = Reason::all().map(|r| r.id()).collect();
         assert!(ids.iter().all(|id| {
             id.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         }));
         ids.sort_unstable();
         ids.dedup();
-        assert_eq!(ids.len(), Reason::ALL.len());
+        assert_eq!(ids.len(), Reason::all().count());
     }
 
     #[test]
@@ -259,6 +231,6 @@ mod tests {
         assert_eq!(Reason::UnsupportedContentType.status(), 415);
         assert_eq!(Reason::DecodedBodyTooLarge.status(), 413);
         assert_eq!(Reason::MissingMetricName.status(), 400);
-        assert!(Reason::ALL.iter().all(|r| (400..500).contains(&r.status())));
+        assert!(Reason::all().all(|r| (400..500).contains(&r.status())));
     }
 }
