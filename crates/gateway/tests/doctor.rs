@@ -7,21 +7,23 @@ use std::process::Command;
 use rwgate_gateway::receiver::DevReceiver;
 
 struct Case {
-    dir: std::path::PathBuf,
+    dir: tempfile::TempDir,
 }
 
 impl Case {
     fn new(tag: &str) -> Case {
-        let dir = std::env::temp_dir().join(format!("rwgate-doctor-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("rwgate-doctor-{tag}-"))
+            .tempdir()
+            .unwrap();
         Case { dir }
     }
 
     /// Runs `rwgate doctor` with `rings` and extra YAML; exit code and stdout.
     fn run(&self, rings: serde_json::Value, rf: usize, yaml: &str) -> (i32, String) {
-        let h = self.dir.join("hashrings.json");
+        let h = self.dir.path().join("hashrings.json");
         std::fs::write(&h, rings.to_string()).unwrap();
-        let c = self.dir.join("rwgate.yaml");
+        let c = self.dir.path().join("rwgate.yaml");
         std::fs::write(
             &c,
             format!(
@@ -40,12 +42,6 @@ impl Case {
             out.status.code().unwrap(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
         )
-    }
-}
-
-impl Drop for Case {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -87,8 +87,8 @@ async fn sigterm_to_the_binary_drains_in_flight_requests_and_exits_0() {
         delay: Duration::from_millis(800),
         ..Mode::default()
     });
-    let dir = std::env::temp_dir().join(format!("rwgate-sigterm-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let hashrings = dir.join("hashrings.json");
     std::fs::write(
         &hashrings,
@@ -141,7 +141,6 @@ async fn sigterm_to_the_binary_drains_in_flight_requests_and_exits_0() {
         .await
         .unwrap();
     assert_eq!(exited.code(), Some(0));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -39,9 +39,8 @@ async fn tokens_never_reach_logs_or_metrics() {
         .with_ansi(false)
         .init();
 
-    let dir = std::env::temp_dir().join(format!("rwgate-secrets-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let tokens = dir.join("tokens.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.yaml");
     std::fs::write(&tokens, format!("{GOOD}: tenant-a\n")).unwrap();
     let tokens_path = tokens.clone();
     let h = Harness::builder()
@@ -166,5 +165,4 @@ async fn tokens_never_reach_logs_or_metrics() {
         assert!(!logs.contains(secret), "{secret} in logs");
         assert!(!metrics.contains(secret), "{secret} in metrics");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

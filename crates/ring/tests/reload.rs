@@ -10,11 +10,14 @@ use std::time::{Duration, Instant};
 use rwgate_ring::reload::{self, RingHandle};
 use rwgate_ring::{BuildOptions, ReloadError, ReloadOutcome, series_hash};
 
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rwgate-ring-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A directory removed when the guard drops; keep the guard alive for the test.
+fn tempdir(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!("rwgate-ring-{name}-"))
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path().to_path_buf();
+    (tmp, dir)
 }
 
 const THREE: &str = r#"[{"endpoints": ["a:1", "b:1", "c:1"]}]"#;
@@ -26,7 +29,7 @@ fn endpoints_now(handle: &RingHandle) -> usize {
 
 #[test]
 fn broken_file_keeps_old_ring_and_good_file_replaces_it() {
-    let dir = tempdir("keep");
+    let (_tmp, dir) = tempdir("keep");
     let path = dir.join("hashrings.json");
     let opts = BuildOptions::default();
     let handle = RingHandle::new();
@@ -71,7 +74,7 @@ fn broken_file_keeps_old_ring_and_good_file_replaces_it() {
 
 #[test]
 fn readers_see_whole_rings_while_reloads_swap_them() {
-    let dir = tempdir("swap");
+    let (_tmp, dir) = tempdir("swap");
     let path = dir.join("hashrings.json");
     let opts = BuildOptions {
         replication_factor: 3,
@@ -121,7 +124,7 @@ fn readers_see_whole_rings_while_reloads_swap_them() {
 
 #[test]
 fn watcher_picks_up_a_rewritten_file() {
-    let dir = tempdir("watch");
+    let (_tmp, dir) = tempdir("watch");
     let path = dir.join("hashrings.json");
     std::fs::write(&path, THREE).unwrap();
     let opts = BuildOptions::default();
@@ -179,7 +182,7 @@ const QUIET: Duration = Duration::from_millis(1000);
 
 #[test]
 fn watcher_ignores_other_files_and_its_own_reads() {
-    let dir = tempdir("quiet");
+    let (_tmp, dir) = tempdir("quiet");
     let path = dir.join("rwgate.yaml");
     std::fs::write(&path, "a: 1\n").unwrap();
     let (calls, _guard) = counting_watch(&path);
@@ -208,7 +211,7 @@ fn watcher_ignores_other_files_and_its_own_reads() {
 fn watcher_follows_a_kubernetes_configmap_swap() {
     // The kubelet's layout: the file is a link through `..data` to a timestamped
     // directory, and an update renames a new `..data_tmp` link over `..data`.
-    let dir = tempdir("configmap");
+    let (_tmp, dir) = tempdir("configmap");
     let v1 = dir.join("..2026_01_01_v1");
     let v2 = dir.join("..2026_01_02_v2");
     std::fs::create_dir_all(&v1).unwrap();
@@ -240,7 +243,7 @@ fn watcher_follows_a_kubernetes_configmap_swap() {
 
 #[test]
 fn a_bad_file_is_counted_once_per_change_not_per_reload() {
-    let dir = tempdir("badonce");
+    let (_tmp, dir) = tempdir("badonce");
     let path = dir.join("hashrings.json");
     let opts = BuildOptions::default();
     let handle = RingHandle::new();

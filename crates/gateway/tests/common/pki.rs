@@ -59,17 +59,26 @@ pub fn leaf(
 pub struct Pki {
     pub dir: std::path::PathBuf,
     pub server_ca: Ca,
+    /// Removes `dir` when the PKI is dropped.
+    _tmp: tempfile::TempDir,
 }
 
 pub fn pki(tag: &str) -> Pki {
-    let dir = std::env::temp_dir().join(format!("rwgate-mtls-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!("rwgate-mtls-{tag}-"))
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path().to_path_buf();
     let server_ca = ca("rwgate test CA");
     let (cert, key, _, _) = leaf(&server_ca, "rwgate", true);
     std::fs::write(dir.join("server.crt"), cert).unwrap();
     std::fs::write(dir.join("server.key"), key).unwrap();
     std::fs::write(dir.join("ca.crt"), &server_ca.pem).unwrap();
-    Pki { dir, server_ca }
+    Pki {
+        dir,
+        server_ca,
+        _tmp: tmp,
+    }
 }
 
 impl Pki {
