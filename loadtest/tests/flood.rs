@@ -30,8 +30,8 @@ fn args() -> FloodArgs {
         body_kib: 1024,
         trickles: 0,
         idlers: 0,
-        normal_requests: 20,
-        duration: Duration::from_secs(8),
+        normal_requests: 10,
+        duration: Duration::from_secs(6),
         latency: Duration::from_secs(1),
         rwgate_args: vec![],
         vmagent: None,
@@ -100,7 +100,7 @@ async fn trickles_and_idle_connections_do_not_starve_a_normal_client() {
         trickles: 300,
         idlers,
         normal_requests: 20,
-        duration: Duration::from_secs(12),
+        duration: Duration::from_secs(8),
         rwgate_args: vec!["--header-read-timeout".into(), "5s".into()],
         ..args()
     })

@@ -29,6 +29,16 @@ impl Write for Capture {
     }
 }
 
+/// Waits until the captured logs contain `needle` (the reload thread logs each
+/// outcome), for at most 10s.
+async fn wait_logged(capture: &Capture, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !String::from_utf8_lossy(&capture.0.lock().unwrap()).contains(needle) {
+        assert!(Instant::now() < deadline, "never logged: {needle}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_never_reach_logs_or_metrics() {
     let capture = Capture::default();
@@ -85,7 +95,7 @@ async fn tokens_never_reach_logs_or_metrics() {
 
     // A broken tokens file (the parser would quote the line) is refused and logged.
     std::fs::write(&tokens, format!("{NEW}: [unclosed\n")).unwrap();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    wait_logged(&capture, "is not a YAML map of token to tenant").await;
     assert_eq!(
         h.send_with(&[("Authorization", &auth(GOOD))], &req)
             .await
@@ -100,16 +110,11 @@ async fn tokens_never_reach_logs_or_metrics() {
         format!("{GOOD}: tenant-a\n{NEW}: tenant-a\n{GOOD}: tenant-b\n"),
     )
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let logged = |c: &Capture| String::from_utf8_lossy(&c.0.lock().unwrap()).into_owned();
-    while !logged(&capture).contains("duplicate token: entry #3 repeats an earlier token at line 3")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the duplicate token was not refused"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_logged(
+        &capture,
+        "duplicate token: entry #3 repeats an earlier token at line 3",
+    )
+    .await;
     assert_eq!(
         h.send_with(&[("Authorization", &auth(NEW))], &req)
             .await

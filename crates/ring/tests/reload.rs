@@ -23,6 +23,21 @@ fn tempdir(name: &str) -> (tempfile::TempDir, PathBuf) {
 const THREE: &str = r#"[{"endpoints": ["a:1", "b:1", "c:1"]}]"#;
 const FOUR: &str = r#"[{"endpoints": ["a:1", "b:1", "c:1", "d:1"]}]"#;
 
+/// Loads `path` and watches it (50ms debounce, no interval reload within a test).
+fn load_and_watch(path: &std::path::Path) -> (Arc<RingHandle>, reload::WatchGuard) {
+    let opts = BuildOptions::default();
+    let handle = Arc::new(RingHandle::new());
+    reload::reload(path, &opts, &handle).unwrap();
+    let guard = reload::watch(
+        path.to_path_buf(),
+        opts,
+        handle.clone(),
+        Duration::from_secs(300),
+        Duration::from_millis(50),
+    );
+    (handle, guard)
+}
+
 fn endpoints_now(handle: &RingHandle) -> usize {
     handle.load().unwrap().hashrings()[0].endpoints().len()
 }
@@ -127,16 +142,7 @@ fn watcher_picks_up_a_rewritten_file() {
     let (_tmp, dir) = tempdir("watch");
     let path = dir.join("hashrings.json");
     std::fs::write(&path, THREE).unwrap();
-    let opts = BuildOptions::default();
-    let handle = Arc::new(RingHandle::new());
-    reload::reload(&path, &opts, &handle).unwrap();
-    let _guard = reload::watch(
-        path.clone(),
-        opts,
-        handle.clone(),
-        Duration::from_secs(300),
-        Duration::from_millis(50),
-    );
+    let (handle, _guard) = load_and_watch(&path);
     // Kubernetes-style: write a new file and rename it over the old one.
     let tmp = dir.join(".hashrings.json.new");
     std::fs::write(&tmp, FOUR).unwrap();
@@ -221,17 +227,8 @@ fn watcher_follows_a_kubernetes_configmap_swap() {
     std::os::unix::fs::symlink("..2026_01_01_v1", dir.join("..data")).unwrap();
     let path = dir.join("hashrings.json");
     std::os::unix::fs::symlink("..data/hashrings.json", &path).unwrap();
-    let opts = BuildOptions::default();
-    let handle = Arc::new(RingHandle::new());
-    reload::reload(&path, &opts, &handle).unwrap();
+    let (handle, _guard) = load_and_watch(&path);
     assert_eq!(endpoints_now(&handle), 3);
-    let _guard = reload::watch(
-        path.clone(),
-        opts,
-        handle.clone(),
-        Duration::from_secs(300),
-        Duration::from_millis(50),
-    );
     std::os::unix::fs::symlink("..2026_01_02_v2", dir.join("..data_tmp")).unwrap();
     std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
