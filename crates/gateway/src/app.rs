@@ -9,16 +9,39 @@ use rwgate_ring::RingHandle;
 use tokio::sync::Semaphore;
 
 use crate::admission::TenantSlots;
-use crate::config::Config;
+use crate::config::{Config, LimitsConfig};
 use crate::forward::Forwarder;
 use crate::tenancy::{RateLimiter, TenancyState};
+
+/// Everything a config reload may change, swapped as one: who may write as which
+/// tenant (tokens, tenants, their rules and limits) and the request limits (body sizes
+/// and pace). A request reads one snapshot from start to end. What is not here needs a
+/// restart (see [`Config::static_changes`]).
+#[derive(Debug)]
+pub struct Runtime {
+    /// Tenancy settings, tokens, per-tenant rules and limits.
+    pub tenancy: Arc<TenancyState>,
+    /// Request limits.
+    pub limits: LimitsConfig,
+}
+
+impl Runtime {
+    /// The snapshot of a validated configuration (reads the tokens file).
+    pub fn build(cfg: &Config) -> Result<Runtime, String> {
+        Ok(Runtime {
+            tenancy: Arc::new(cfg.tenancy_state()?),
+            limits: cfg.limits.clone(),
+        })
+    }
+}
 
 /// Shared state of the ingest path.
 #[derive(Debug)]
 pub struct App {
+    /// The configuration the process started with: the static settings.
     pub(crate) cfg: Config,
     pub(crate) rings: Arc<RingHandle>,
-    pub(crate) tenancy: ArcSwap<TenancyState>,
+    pub(crate) runtime: ArcSwap<Runtime>,
     pub(crate) limiter: RateLimiter,
     pub(crate) forwarder: Forwarder,
     pub(crate) inflight_requests: Semaphore,

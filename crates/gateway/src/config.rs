@@ -328,6 +328,38 @@ impl Config {
         Self::from_yaml(&text)
     }
 
+    /// The settings that differ between `self` (in force) and `new` but only take
+    /// effect on a restart: everything except `tenancy`, `tenants`, `tenant_defaults`
+    /// and the request limits of `limits` (the connection timeouts in it are static).
+    pub fn static_changes(&self, new: &Config) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        macro_rules! cmp {
+            ($($field:ident).+) => {
+                if self.$($field).+ != new.$($field).+ {
+                    out.push(stringify!($($field).+));
+                }
+            };
+        }
+        cmp!(listen);
+        cmp!(admin_listen);
+        cmp!(hashrings);
+        cmp!(replication_factor);
+        cmp!(hashring_algorithm);
+        cmp!(ketama_sections_per_node);
+        cmp!(forward_url_template);
+        cmp!(hashrings_reload_interval);
+        cmp!(shutdown_grace);
+        cmp!(log_format);
+        cmp!(tls);
+        cmp!(overload);
+        cmp!(forward);
+        cmp!(tenancy.forward_header);
+        cmp!(tenancy.tokens_file);
+        cmp!(limits.header_read_timeout);
+        cmp!(limits.idle_timeout);
+        out
+    }
+
     /// The tenancy state of this configuration (reads the tokens file).
     pub fn tenancy_state(&self) -> Result<crate::tenancy::TenancyState, String> {
         crate::tenancy::TenancyState::build(

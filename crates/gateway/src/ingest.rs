@@ -14,7 +14,7 @@ use tokio::sync::SemaphorePermit;
 use tracing::Instrument;
 
 use crate::admission::{self, BodyError, BodyPace};
-use crate::app::App;
+use crate::app::{App, Runtime};
 use crate::error::{IngestError, Reply};
 use crate::metrics as m;
 use crate::replicate::{Replicated, replicate};
@@ -59,6 +59,15 @@ pub async fn ingest(State(app): State<Arc<App>>, req: Request) -> Response {
 
 fn header(headers: &HeaderMap, name: header::HeaderName) -> Option<&[u8]> {
     headers.get(name).map(|v| v.as_bytes())
+}
+
+/// The time rules a body is read (or drained) under.
+fn pace(l: &crate::config::LimitsConfig) -> BodyPace {
+    BodyPace {
+        total: l.body_read_timeout,
+        grace: l.body_rate_grace,
+        min_rate: l.body_min_rate,
+    }
 }
 
 fn expects_continue(headers: &HeaderMap) -> bool {
@@ -107,12 +116,7 @@ impl App {
 
     /// The time rules a body is read (or drained) under.
     fn pace(&self) -> BodyPace {
-        let l = &self.cfg.limits;
-        BodyPace {
-            total: l.body_read_timeout,
-            grace: l.body_rate_grace,
-            min_rate: l.body_min_rate,
-        }
+        pace(&self.runtime.load().limits)
     }
 
     /// The whole pipeline for one request. A request refused before its body was read
@@ -123,7 +127,9 @@ impl App {
         body: &mut Body,
         peer: Option<&PeerIdentity>,
     ) -> (Reply, Option<usize>) {
-        let max_body = self.cfg.limits.max_body_bytes;
+        // One snapshot of what a reload may change, for the whole request.
+        let rt = self.runtime.load_full();
+        let max_body = rt.limits.max_body_bytes;
         let refuse = |protocol, e: IngestError, drain| {
             log_refusal(&e);
             (reply(protocol, Counts::default(), Some(e)), drain)
@@ -139,7 +145,7 @@ impl App {
         if self.ready.is_shutting_down() {
             return refuse(Some(protocol), IngestError::ShuttingDown, Some(max_body));
         }
-        let admitted = match self.admit(headers, peer) {
+        let admitted = match self.admit(&rt, headers, peer) {
             Ok(a) => {
                 let tenant = escape(&a.identity.tenant);
                 tracing::Span::current().record("tenant", tracing::field::display(tenant));
@@ -159,7 +165,7 @@ impl App {
             body,
             max_body,
             admitted.announced,
-            self.pace(),
+            pace(&rt.limits),
             &self.inflight_bytes,
         )
         .await;
@@ -216,11 +222,12 @@ impl App {
     /// Everything decided from the headers: rings, tenant, limits.
     fn admit(
         &self,
+        rt: &Runtime,
         headers: &HeaderMap,
         peer: Option<&PeerIdentity>,
     ) -> Result<Admitted, IngestError> {
         let rings = self.rings.load().ok_or(IngestError::NotReady)?;
-        let tenancy = self.tenancy.load_full();
+        let tenancy = rt.tenancy.clone();
         let identity = tenancy.resolve(headers, peer).inspect_err(|e| {
             let kind = match e {
                 TenancyError::Unauthorized(_) => "unauthorized",

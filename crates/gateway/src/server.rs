@@ -19,7 +19,7 @@ use rwgate_ring::reload::{self, WatchGuard};
 use tokio::sync::Semaphore;
 
 use crate::admission::TenantSlots;
-use crate::app::{App, Readiness};
+use crate::app::{App, Readiness, Runtime};
 use crate::config::Config;
 use crate::conn::{self, ConnSettings, OpenConnections};
 use crate::forward::Forwarder;
@@ -116,13 +116,13 @@ impl Gateway {
                 StartError::Config("tenancy.forward_header is not a valid header name".into())
             })?;
         let forwarder = Forwarder::new(cfg.forward.clone(), forward_header)?;
-        let tenancy = cfg.tenancy_state().map_err(StartError::Config)?;
+        let runtime = Runtime::build(&cfg).map_err(StartError::Config)?;
         let ready = Arc::new(Readiness {
             rings: rings.clone(),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
         });
         let app = App {
-            tenancy: ArcSwap::from_pointee(tenancy),
+            runtime: ArcSwap::from_pointee(runtime),
             limiter: RateLimiter::new(),
             inflight_requests: Semaphore::new(cfg.overload.max_inflight_requests),
             inflight_bytes: Semaphore::new(cfg.overload.max_inflight_bytes),
@@ -286,8 +286,9 @@ impl Gateway {
     }
 }
 
-/// Rebuilds tenancy from the files. A failure is logged and counted once per distinct
-/// error (`last_failure`), not on every tick while the file stays bad.
+/// Rebuilds the runtime snapshot from the files and swaps it in. Static settings that
+/// changed are logged as ignored until a restart. A failure is logged and counted once
+/// per distinct error (`last_failure`), not on every tick while the file stays bad.
 fn reload_tenancy(app: &App, source: &ConfigSource, last_failure: &mut Option<String>) {
     let built = (|| {
         let mut cfg = match &source.path {
@@ -296,14 +297,21 @@ fn reload_tenancy(app: &App, source: &ConfigSource, last_failure: &mut Option<St
         };
         (source.overrides)(&mut cfg);
         let cfg = cfg.validate().map_err(|e| e.to_string())?;
-        cfg.tenancy_state()
+        Ok::<_, String>((Runtime::build(&cfg)?, cfg))
     })();
     match built {
-        Ok(state) => {
+        Ok((runtime, cfg)) => {
+            let ignored = app.cfg.static_changes(&cfg);
+            if !ignored.is_empty() {
+                tracing::warn!(
+                    settings = ?ignored,
+                    "config reload: these settings changed but take effect only on a restart"
+                );
+            }
             *last_failure = None;
-            app.tenancy.store(Arc::new(state));
+            app.runtime.store(Arc::new(runtime));
             metrics::gauge!(m::CONFIG_LAST_RELOAD_SUCCESSFUL).set(1.0);
-            tracing::info!("tenancy settings and tokens reloaded");
+            tracing::info!("tenancy settings, tokens and request limits reloaded");
         }
         Err(e) => {
             metrics::gauge!(m::CONFIG_LAST_RELOAD_SUCCESSFUL).set(0.0);
