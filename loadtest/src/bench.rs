@@ -146,7 +146,7 @@ fn sink_samples(addrs: &[String]) -> u64 {
     addrs
         .iter()
         .filter_map(|a| http_get(&format!("http://{a}/stats")))
-        .filter_map(|b| serde_json::from_str::<rwgate_gateway::receiver::Stats>(&b).ok())
+        .filter_map(|b| serde_json::from_str::<rwgate_testkit::receiver::Stats>(&b).ok())
         .map(|s| s.samples)
         .sum()
 }

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rwgate_gateway::receiver::{DevReceiver, Mode};
+use rwgate_testkit::receiver::{DevReceiver, Mode};
 
 /// Sink options.
 #[derive(Debug, Clone, clap::Args)]

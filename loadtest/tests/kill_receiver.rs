@@ -7,10 +7,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rwgate_gateway::receiver::{DevReceiver, series_key};
 use rwgate_gateway::{Config, Gateway};
 use rwgate_load::workload::Workload;
 use rwgate_ring::RingHandle;
+use rwgate_testkit::receiver::{DevReceiver, series_key};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_samples_equal_samples_on_a_quorum() {

@@ -128,7 +128,7 @@ fn doctor(args: &ServeArgs) -> Result<(), Failure> {
 fn demo(series: usize, requests: usize) -> Result<(), Failure> {
     init_logs(LogFormat::Text);
     let rt = runtime()?;
-    match rt.block_on(rwgate_gateway::demo::run(series, requests)) {
+    match rt.block_on(rwgate_testkit::demo::run(series, requests)) {
         Ok(report) => {
             print!("{report}");
             Ok(())

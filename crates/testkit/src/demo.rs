@@ -14,9 +14,9 @@ use rwgate_ring::{Hashrings, RingHandle};
 use rwgate_wire::proto::{prometheus as v1, v2};
 use rwgate_wire::{Encoder, Protocol};
 
-use crate::config::Config;
 use crate::receiver::{DevReceiver, series_key};
-use crate::server::Gateway;
+use rwgate_gateway::config::Config;
+use rwgate_gateway::server::Gateway;
 
 /// Runs the demo and returns its report; `Err` when any series is misplaced.
 pub async fn run(series_per_tenant: usize, requests: usize) -> Result<String, String> {
@@ -78,7 +78,7 @@ pub async fn run(series_per_tenant: usize, requests: usize) -> Result<String, St
         path.display()
     );
 
-    crate::tls::install_crypto_provider();
+    rwgate_gateway::tls::install_crypto_provider();
     let client = reqwest::Client::new();
     let tenants = [
         ("tenant-a", "THANOS-TENANT", Protocol::V1),

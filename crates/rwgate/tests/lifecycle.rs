@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use rwgate_gateway::receiver::{DevReceiver, Mode};
+use rwgate_testkit::receiver::{DevReceiver, Mode};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_is_503_before_the_ring_loads_then_200() {

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use rwgate_gateway::receiver::DevReceiver;
+use rwgate_testkit::receiver::DevReceiver;
 
 struct Case {
     dir: tempfile::TempDir,

@@ -211,7 +211,7 @@ async fn an_oversized_expect_continue_request_gets_413_without_100_continue() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_tenant_cannot_hold_every_slot() {
-    use rwgate_gateway::receiver::Mode;
+    use rwgate_testkit::receiver::Mode;
     let h = std::sync::Arc::new(
         Harness::builder()
             .receivers(1)

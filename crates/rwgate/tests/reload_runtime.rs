@@ -7,7 +7,7 @@ mod e2e;
 
 use std::time::{Duration, Instant};
 
-use rwgate_gateway::receiver::DevReceiver;
+use rwgate_testkit::receiver::DevReceiver;
 
 fn config(gw: &e2e::Gateway, body: &str) -> String {
     format!(

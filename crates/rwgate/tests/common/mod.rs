@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prost::Message;
-use rwgate_gateway::receiver::{DevReceiver, series_key};
 use rwgate_gateway::{Config, Gateway};
 use rwgate_ring::RingHandle;
+use rwgate_testkit::receiver::{DevReceiver, series_key};
 use rwgate_wire::proto::prometheus as v1;
 
 pub const LOOPBACK: ([u8; 4], u16) = ([127, 0, 0, 1], 0);

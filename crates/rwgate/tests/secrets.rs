@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use rwgate_gateway::receiver::Mode;
+use rwgate_testkit::receiver::Mode;
 
 const GOOD: &str = "s3cr3t-good-token-7f3a9c";
 const WRONG: &str = "s3cr3t-wrong-token-0b1d2e";

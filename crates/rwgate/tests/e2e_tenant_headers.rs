@@ -8,7 +8,7 @@ mod e2e;
 use std::time::Duration;
 
 use e2e::*;
-use rwgate_gateway::receiver::DevReceiver;
+use rwgate_testkit::receiver::DevReceiver;
 
 const TOKEN: &str = "e2e-token-tenant-a-000000";
 

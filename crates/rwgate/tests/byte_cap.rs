@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use rwgate_gateway::receiver::Mode;
+use rwgate_testkit::receiver::Mode;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inflight_byte_cap_refuses_what_does_not_fit() {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use rwgate_gateway::cli::{LookupArgs, RingOpts, ring_lookup};
-use rwgate_gateway::receiver::Mode;
+use rwgate_testkit::receiver::Mode;
 
 const TENANT: &str = "tenant-a";
 

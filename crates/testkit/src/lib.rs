@@ -1,0 +1,7 @@
+//! rwgate-testkit: the scaffolding that tests, the load generator and `rwgate demo`
+//! share, kept out of the gateway library. [`receiver`] is an embedded remote-write
+//! receiver that counts what it gets and can be told to fail on demand; [`demo`] runs
+//! the gateway end to end on one machine with three of them.
+
+pub mod demo;
+pub mod receiver;
