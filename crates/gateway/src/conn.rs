@@ -40,11 +40,12 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// this are closed without an answer.
 const MAX_REFUSALS_AT_ONCE: usize = 64;
 
-/// How long a refused connection's unread input is drained before it is closed.
+/// How long a refused connection may take to send its request head, and then how long
+/// the rest is drained before the connection is closed.
 const REFUSAL_LINGER: Duration = Duration::from_millis(500);
 
 /// The answer to a connection past `overload.max_connections`.
-const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 47\r\n\r\noverloaded: too many connections, retry later\n";
+const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 46\r\n\r\noverloaded: too many connections, retry later\n";
 
 /// Connections the kernel queues for `accept` (capped by `net.core.somaxconn`). tokio's
 /// default of 1024 overflowed when thousands of clients reconnected at once (their
@@ -195,12 +196,22 @@ fn refuse(mut stream: TcpStream, addr: SocketAddr, refusals: &Arc<Semaphore>) {
     tokio::spawn(async move {
         let _permit = permit;
         let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+            let mut buf = [0u8; 4096];
+            // Answer once the request head is in: an HTTP client that gets an answer
+            // before it has sent its request takes it for a broken connection.
+            let mut head = Vec::new();
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 << 10 {
+                match tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
             if stream.write_all(REFUSAL).await.is_err() {
                 return;
             }
             let _ = stream.shutdown().await;
-            let mut sink = [0u8; 4096];
-            while let Ok(n) = tokio::io::AsyncReadExt::read(&mut stream, &mut sink).await {
+            // Read what is left of the request so that closing does not reset it.
+            while let Ok(n) = tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await {
                 if n == 0 {
                     break;
                 }
@@ -480,5 +491,21 @@ impl LogEvery {
         }
         *last = Some(now);
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refusal_announces_its_own_length() {
+        let text = std::str::from_utf8(REFUSAL).unwrap_or_default();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or_default();
+        let announced = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .and_then(|n| n.parse::<usize>().ok());
+        assert_eq!(announced, Some(body.len()));
     }
 }
