@@ -56,6 +56,10 @@ pub struct FloodArgs {
     /// Extra flags for `rwgate serve` (repeatable).
     #[arg(long = "rwgate-arg", allow_hyphen_values = true)]
     pub rwgate_args: Vec<String>,
+    /// Environment for `rwgate serve`, `KEY=VALUE` (repeatable), e.g. the deployment's
+    /// `MALLOC_MMAP_THRESHOLD_=131072`.
+    #[arg(long = "rwgate-env")]
+    pub rwgate_env: Vec<String>,
     /// Flood this vmagent binary instead of rwgate (the peer, relaying to one sink).
     #[arg(long)]
     pub vmagent: Option<PathBuf>,
@@ -219,6 +223,7 @@ async fn start_gateway(
         .args(["--admin-listen", &format!("127.0.0.1:{admin}")])
         .args(["--forward-deadline", "10s"])
         .args(&args.rwgate_args)
+        .envs(args.rwgate_env.iter().filter_map(|kv| kv.split_once('=')))
         .env(
             "RUST_LOG",
             std::env::var("RUST_LOG").unwrap_or_else(|_| "error".into()),

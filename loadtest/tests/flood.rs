@@ -34,6 +34,9 @@ fn args() -> FloodArgs {
         duration: Duration::from_secs(6),
         latency: Duration::from_secs(1),
         rwgate_args: vec![],
+        // As the base deployment runs it: large buffers go back to the OS at once,
+        // which keeps the debug build's RSS from varying with allocator timing.
+        rwgate_env: vec!["MALLOC_MMAP_THRESHOLD_=131072".into()],
         vmagent: None,
     }
 }
