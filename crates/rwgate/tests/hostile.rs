@@ -40,7 +40,7 @@ async fn trickled_bodies_hold_no_slot_and_are_cut_off() {
         .receivers(1)
         .config(move |c| {
             c.overload.max_inflight_requests = cap;
-            c.limits.body_rate_grace = Duration::from_secs(1);
+            c.limits.body_rate_grace = Duration::from_secs(3);
             c.limits.body_min_rate = 1000;
         })
         .start()
@@ -62,15 +62,17 @@ async fn trickled_bodies_hold_no_slot_and_are_cut_off() {
         let a = h.send("t", &request(10, 1)).await;
         assert_eq!(a.status, 200, "{}", a.body);
     }
+    // Had they waited for slots, they would have waited until the trickles were cut
+    // off, 3s in.
     assert!(
-        started.elapsed() < Duration::from_secs(1),
+        started.elapsed() < Duration::from_secs(2),
         "normal requests waited behind the trickles: {:?}",
         started.elapsed()
     );
     // Each trickle is cut off with 408 once it falls behind the minimum rate
-    // (1s grace + 1 byte / 1000 B/s), not after the 30s body timeout.
+    // (3s grace + 1 byte / 1000 B/s), not after the 30s body timeout.
     for mut s in trickles {
-        let (text, closed) = read_until_close(&mut s, Duration::from_secs(5)).await;
+        let (text, closed) = read_until_close(&mut s, Duration::from_secs(8)).await;
         assert!(text.starts_with("HTTP/1.1 408"), "{text}");
         assert!(
             text.contains("body_too_slow") || text.contains("slower than"),

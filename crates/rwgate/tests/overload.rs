@@ -27,6 +27,9 @@ fn rss_bytes() -> u64 {
 /// ones' connections. Without the cap all 80 would be admitted: ~480 MiB.
 const RSS_GROWTH_BOUND: u64 = 80 << 20;
 
+/// How long the admitted requests wait for the stalled receivers.
+const FORWARD_DEADLINE: Duration = Duration::from_secs(3);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_times_the_inflight_cap_gets_fast_503s_and_memory_stays_flat() {
     let cap = 8;
@@ -38,8 +41,8 @@ async fn ten_times_the_inflight_cap_gets_fast_503s_and_memory_stays_flat() {
                 c.overload.max_inflight_requests = cap;
                 // One tenant sends everything: its fair share is the whole cap here.
                 c.overload.max_inflight_requests_per_tenant = cap;
-                c.forward.deadline = Duration::from_secs(3);
-                c.forward.attempt_timeout = Duration::from_secs(3);
+                c.forward.deadline = FORWARD_DEADLINE;
+                c.forward.attempt_timeout = FORWARD_DEADLINE;
             })
             .start()
             .await,
@@ -89,9 +92,13 @@ async fn ten_times_the_inflight_cap_gets_fast_503s_and_memory_stays_flat() {
         assert_eq!(status, 503, "{text}");
         if text.contains("overloaded") {
             overloaded += 1;
+            // It does not wait for the stalled receivers: the admitted requests end
+            // at the 3s forward deadline. (A refused request's body is read first, so
+            // that the sender reads the 503 instead of a reset; on a busy machine
+            // reading 72 bodies at once took up to 1.25s in a debug build.)
             assert!(
-                took < Duration::from_secs(1),
-                "an overload answer took {took:?}"
+                took < FORWARD_DEADLINE,
+                "an overload answer took {took:?}, as long as a forward"
             );
         } else {
             slow += 1;
