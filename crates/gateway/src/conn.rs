@@ -499,6 +499,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_rate_limited_log_line_is_due_once_per_period() {
+        let log = LogEvery::new(Duration::from_secs(3600));
+        assert!(log.due());
+        assert!(!log.due());
+        assert!(!log.due());
+        let always = LogEvery::new(Duration::ZERO);
+        assert!(always.due() && always.due());
+    }
+
+    #[test]
     fn the_refusal_announces_its_own_length() {
         let text = std::str::from_utf8(REFUSAL).unwrap_or_default();
         let (head, body) = text.split_once("\r\n\r\n").unwrap_or_default();

@@ -15,6 +15,7 @@ use tracing::Instrument;
 
 use crate::admission::{self, BodyError, BodyPace};
 use crate::app::{App, Runtime};
+use crate::conn::LogEvery;
 use crate::error::{IngestError, Reply};
 use crate::metrics as m;
 use crate::replicate::{Replicated, replicate};
@@ -410,8 +411,16 @@ impl App {
     }
 }
 
+/// Overload refusals are logged at most every 10s: a client can cause them at will, and
+/// `rwgate_overload_rejections_total` counts each.
+static OVERLOAD_LOG: LogEvery = LogEvery::new(std::time::Duration::from_secs(10));
+
 fn log_refusal(e: &IngestError) {
-    if e.status().is_server_error() {
+    if matches!(e, IngestError::Overloaded(_) | IngestError::ShuttingDown) {
+        if OVERLOAD_LOG.due() {
+            tracing::warn!(status = e.status().as_u16(), kind = e.kind(), error = %e, "remote write refused (overload refusals are logged at most every 10s)");
+        }
+    } else if e.status().is_server_error() {
         tracing::warn!(status = e.status().as_u16(), kind = e.kind(), error = %e, "remote write not fully written");
     } else {
         tracing::debug!(status = e.status().as_u16(), kind = e.kind(), error = %e, "remote write refused");
