@@ -12,7 +12,7 @@
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -327,7 +327,7 @@ struct Activity {
     /// When the first byte of the next request arrived.
     head_started: AtomicU64,
     /// Whether a request has been answered (the first wait is a header wait).
-    served: AtomicU64,
+    served: AtomicBool,
 }
 
 impl Activity {
@@ -337,7 +337,7 @@ impl Activity {
             requests: AtomicUsize::new(0),
             waiting_since: AtomicU64::new(0),
             head_started: AtomicU64::new(0),
-            served: AtomicU64::new(0),
+            served: AtomicBool::new(false),
         }
     }
 
@@ -374,7 +374,7 @@ impl Activity {
             return Some((self.at(head) + s.header_read_timeout, "header_timeout"));
         }
         let since = self.at(self.waiting_since.load(Ordering::Acquire).max(1));
-        if self.served.load(Ordering::Acquire) == 0 {
+        if !self.served.load(Ordering::Acquire) {
             Some((since + s.header_read_timeout, "header_timeout"))
         } else {
             Some((since + s.idle_timeout, "idle_timeout"))
@@ -402,7 +402,7 @@ impl Drop for RequestGuard {
     fn drop(&mut self) {
         let a = &self.0;
         a.waiting_since.store(a.now_ms(), Ordering::Release);
-        a.served.store(1, Ordering::Release);
+        a.served.store(true, Ordering::Release);
         a.head_started.store(0, Ordering::Release);
         a.requests.fetch_sub(1, Ordering::AcqRel);
     }
