@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use prost::Message;
-use rwgate_wire::proto::{prometheus as v1, v2};
+use rwgate_proto::{prometheus as v1, v2};
 use serde::Deserialize;
 
 /// Remote-write protocol of the generated requests.

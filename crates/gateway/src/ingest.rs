@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use rwgate_wire::{Counts, Protocol, WireError, WriteBatch};
+use rwgate_wire::{Counts, Protocol, RefusalReason, Rejections, WireError, WriteBatch};
 use tokio::sync::SemaphorePermit;
 use tracing::Instrument;
 
@@ -301,11 +301,7 @@ impl App {
             metrics::counter!(m::TENANT_LABEL_OVERWRITES, "tenant" => request_label)
                 .increment(routed.overwritten);
         }
-        let invalid = (!batch.rejected().is_empty()).then(|| IngestError::Invalid {
-            message: batch.rejected().first.clone().unwrap_or_default(),
-            rejected: batch.rejected().series,
-            total: batch.rejected().series + batch.len() as u64,
-        });
+        let invalid = invalid_series(batch.rejected(), &routed.refused, batch.len());
         if batch.is_empty() {
             return Ok((Counts::default(), invalid));
         }
@@ -409,6 +405,25 @@ impl App {
                 .increment(*samples);
         }
     }
+}
+
+/// The 400 for series refused by decoding or by the tenancy rules, if any: it names the
+/// first refusal (decoding's first) and counts both.
+fn invalid_series(
+    decoding: &Rejections,
+    rules: &Rejections<rules::RuleReason>,
+    accepted: usize,
+) -> Option<IngestError> {
+    let rejected = decoding.series + rules.series;
+    (rejected > 0).then(|| IngestError::Invalid {
+        message: decoding
+            .first
+            .clone()
+            .or_else(|| rules.first.clone())
+            .unwrap_or_default(),
+        rejected,
+        total: rejected + accepted as u64,
+    })
 }
 
 /// Overload refusals are logged at most every 10s: a client can cause them at will, and

@@ -196,7 +196,7 @@ async fn invalid_series_are_400_and_valid_ones_are_written() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_success_is_204_with_exact_written_headers() {
     use prost::Message;
-    use rwgate_wire::proto::v2;
+    use rwgate_proto::v2;
     let h = Harness::builder().receivers(2).rf(2).start().await;
     let req = v2::Request {
         symbols: vec![

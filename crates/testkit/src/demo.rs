@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prost::Message;
+use rwgate_proto::{prometheus as v1, v2};
 use rwgate_ring::{Hashrings, RingHandle};
-use rwgate_wire::proto::{prometheus as v1, v2};
 use rwgate_wire::{Encoder, Protocol};
 
 use crate::receiver::{DevReceiver, series_key};

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use prost::Message;
-use rwgate_wire::proto::{prometheus as v1, v2};
+use rwgate_proto::{prometheus as v1, v2};
 
 /// A remote-write request captured from Prometheus 2.42 in agent mode.
 pub const AGENT: &str = "prometheus-agent-2.42.snappy";

@@ -10,7 +10,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use prost::Message;
-use rwgate_wire::proto::prometheus as v1;
+use rwgate_proto::prometheus as v1;
 use rwgate_wire::{Encoder, Limits, Protocol};
 
 fn load(name: &str) -> Vec<u8> {

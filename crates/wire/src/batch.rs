@@ -5,11 +5,10 @@ use std::fmt::Write as _;
 use bytes::Bytes;
 
 use crate::body::Protocol;
-use crate::error::{Reason, WireError};
-use crate::limits::Limits;
+pub use crate::counts::Counts;
 use crate::pb;
-pub(crate) use crate::span::{LabelRef, Span};
-use crate::validate::{self, Invalid};
+use crate::rejections::{RefusalReason, Rejections};
+use crate::span::{LabelRef, Span};
 
 /// One accepted series.
 #[derive(Debug, Clone, Copy)]
@@ -26,56 +25,6 @@ impl Series {
     /// Where its labels are in `WriteBatch::labels`.
     fn label_range(&self) -> std::ops::Range<usize> {
         self.labels as usize..(self.labels + self.nlabels) as usize
-    }
-}
-
-/// How many samples, native histogram samples and exemplars something holds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    /// Float samples.
-    pub samples: u64,
-    /// Native histogram samples.
-    pub histograms: u64,
-    /// Exemplars.
-    pub exemplars: u64,
-}
-
-impl Counts {
-    /// Adds `other` to `self`.
-    pub fn add(&mut self, other: Counts) {
-        self.samples += other.samples;
-        self.histograms += other.histograms;
-        self.exemplars += other.exemplars;
-    }
-
-    /// Samples plus histogram samples: what counts against sample limits and rates.
-    pub fn total_samples(&self) -> u64 {
-        self.samples + self.histograms
-    }
-}
-
-/// What validation refused in a request that was otherwise decodable.
-#[derive(Debug, Clone, Default)]
-pub struct Rejections {
-    /// Number of series refused.
-    pub series: u64,
-    /// What those series carried.
-    pub counts: Counts,
-    /// Samples (float plus histogram) refused, per reason, in first-seen order.
-    pub by_reason: Vec<(Reason, u64)>,
-    /// The first refusal, described for the response body (labels escaped, truncated).
-    pub first: Option<String>,
-}
-
-impl Rejections {
-    /// True when nothing was refused.
-    pub fn is_empty(&self) -> bool {
-        self.series == 0
-    }
-
-    /// The reason of the first refusal.
-    pub fn first_reason(&self) -> Option<Reason> {
-        self.by_reason.first().map(|(r, _)| *r)
     }
 }
 
@@ -171,46 +120,44 @@ impl WriteBatch {
     }
 
     /// Keeps the accepted series for which `check(index, series)` is `Ok`; the others
-    /// are removed and recorded as refused with the returned reason and detail. Returns
-    /// the original indices of the series kept, in order.
-    pub fn retain(
+    /// are removed and recorded, with the caller's reason and detail, in the returned
+    /// rejections (the batch's own [`rejected`](Self::rejected) holds only what
+    /// decoding refused). Also returns the original indices of the series kept, in
+    /// order.
+    pub fn retain<R: RefusalReason>(
         &mut self,
-        mut check: impl FnMut(usize, SeriesRef<'_>) -> Result<(), (Reason, Option<String>)>,
-    ) -> Vec<u32> {
+        mut check: impl FnMut(usize, SeriesRef<'_>) -> Result<(), (R, Option<String>)>,
+    ) -> (Vec<u32>, Rejections<R>) {
         let mut kept_index = Vec::with_capacity(self.series.len());
         let mut kept = Vec::with_capacity(self.series.len());
-        let mut removed = Vec::new();
+        let mut removed = Rejections::default();
         for (i, s) in self.series.iter().enumerate() {
-            match check(
-                i,
-                SeriesRef {
-                    batch: self,
-                    series: s,
-                },
-            ) {
+            let view = SeriesRef {
+                batch: self,
+                series: s,
+            };
+            match check(i, view) {
                 Ok(()) => {
                     kept.push(*s);
                     kept_index.push(i as u32);
                 }
-                Err(why) => removed.push((*s, why)),
+                Err((reason, detail)) => {
+                    // Only the first refusal is described (the rest are counted).
+                    removed.record(
+                        reason,
+                        s.counts,
+                        || self.describe(s.label_range()),
+                        detail.as_deref(),
+                    );
+                }
             }
         }
-        for (s, (reason, detail)) in removed {
-            self.accepted.samples -= s.counts.samples;
-            self.accepted.histograms -= s.counts.histograms;
-            self.accepted.exemplars -= s.counts.exemplars;
-            let range = s.label_range();
-            // Only the first refusal is described (the rest are counted).
-            let described = self.rejected.first.is_none().then(|| self.describe(range));
-            self.rejected.record(
-                reason,
-                s.counts,
-                || described.unwrap_or_default(),
-                detail.as_deref(),
-            );
-        }
+        let gone = removed.counts;
+        self.accepted.samples -= gone.samples;
+        self.accepted.histograms -= gone.histograms;
+        self.accepted.exemplars -= gone.exemplars;
         self.series = kept;
-        kept_index
+        (kept_index, removed)
     }
 
     /// Sets label `name` of series `i` to `value`, or removes it when `value` is `None`,
@@ -348,32 +295,6 @@ fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-impl Rejections {
-    /// Counts a refused series; the first one is described as
-    /// `series {labels} rejected: reason[: detail]` (formatted only for the first).
-    pub(crate) fn record(
-        &mut self,
-        reason: Reason,
-        counts: Counts,
-        series: impl FnOnce() -> String,
-        detail: Option<&str>,
-    ) {
-        self.series += 1;
-        self.counts.add(counts);
-        match self.by_reason.iter_mut().find(|(r, _)| *r == reason) {
-            Some((_, n)) => *n += counts.total_samples(),
-            None => self.by_reason.push((reason, counts.total_samples())),
-        }
-        if self.first.is_none() {
-            let mut text = format!("series {} rejected: {}", series(), reason.id());
-            if let Some(detail) = detail {
-                let _ = write!(text, ": {detail}");
-            }
-            self.first = Some(text);
-        }
-    }
-}
-
 /// A borrowed view of one accepted series.
 #[derive(Clone, Copy)]
 pub struct SeriesRef<'a> {
@@ -424,154 +345,4 @@ impl std::fmt::Debug for SeriesRef<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.describe())
     }
-}
-
-/// Shared state of the v1 and v2 decoders.
-pub(crate) struct Builder<'l> {
-    pub batch: WriteBatch,
-    pub limits: &'l Limits,
-    pub now_ms: i64,
-    pub total_series: usize,
-    pub total_samples: usize,
-    /// Reused by validation to sort label indices.
-    pub order: Vec<u32>,
-}
-
-impl<'l> Builder<'l> {
-    pub(crate) fn new(protocol: Protocol, body: Bytes, limits: &'l Limits, now_ms: i64) -> Self {
-        // Sized from the body so the index vectors rarely grow: a label takes at least
-        // ~20 bytes on the wire in practice, a series ~150 (estimates, not limits).
-        let labels = Vec::with_capacity(body.len() / 24);
-        let series = Vec::with_capacity((body.len() / 150).min(limits.max_series));
-        Builder {
-            batch: WriteBatch {
-                protocol,
-                body,
-                scratch: Vec::new(),
-                labels,
-                series,
-                accepted: Counts::default(),
-                rejected: Rejections::default(),
-                metadata: 0,
-                sorted: 0,
-            },
-            limits,
-            now_ms,
-            total_series: 0,
-            total_samples: 0,
-            order: Vec::new(),
-        }
-    }
-
-    /// Counts one more series against the request limit.
-    pub(crate) fn count_series(&mut self) -> Result<(), WireError> {
-        self.total_series += 1;
-        if self.total_series > self.limits.max_series {
-            return Err(WireError::TooManySeries {
-                limit: self.limits.max_series as u64,
-            });
-        }
-        Ok(())
-    }
-
-    /// Counts samples against the request limit.
-    pub(crate) fn count_samples(&mut self, counts: Counts) -> Result<(), WireError> {
-        self.total_samples = self
-            .total_samples
-            .saturating_add(counts.total_samples() as usize);
-        if self.total_samples > self.limits.max_samples {
-            return Err(WireError::TooManySamples {
-                limit: self.limits.max_samples as u64,
-            });
-        }
-        Ok(())
-    }
-
-    /// Checks a sample timestamp against the configured window.
-    pub(crate) fn check_time(&self, ts: i64) -> Result<(), Reason> {
-        if let Some(future) = self.limits.max_future_ms
-            && ts > self.now_ms.saturating_add(future)
-        {
-            return Err(Reason::SampleTooFarInFuture);
-        }
-        if let Some(age) = self.limits.max_age_ms
-            && ts < self.now_ms.saturating_sub(age)
-        {
-            return Err(Reason::SampleTooOld);
-        }
-        Ok(())
-    }
-
-    pub(crate) fn checks_time(&self) -> bool {
-        self.limits.max_future_ms.is_some() || self.limits.max_age_ms.is_some()
-    }
-
-    /// Validates the labels pushed since `labels_start`; on success returns whether they
-    /// were sorted, and when they were not, `self.order` holds the sorted order.
-    pub(crate) fn validate_labels(
-        &mut self,
-        labels_start: usize,
-        seen: usize,
-    ) -> Result<bool, Invalid> {
-        let labels = &self.batch.labels[labels_start..];
-        validate::labels(&self.batch.body, labels, seen, self.limits, &mut self.order)
-    }
-
-    /// Drops the labels of a refused series and records why.
-    pub(crate) fn reject(&mut self, labels_start: usize, invalid: Invalid, counts: Counts) {
-        let batch = &mut self.batch;
-        let end = batch.labels.len();
-        let described = (batch.rejected.first.is_none()).then(|| batch.describe(labels_start..end));
-        batch.rejected.record(
-            invalid.reason,
-            counts,
-            || described.unwrap_or_default(),
-            invalid.detail,
-        );
-        batch.labels.truncate(labels_start);
-    }
-
-    /// Writes the labels pushed since `labels_start` into scratch as v1 `Label` fields,
-    /// sorted: in wire order when validation found them `sorted`, else in the order it
-    /// computed.
-    pub(crate) fn write_sorted_labels(&mut self, labels_start: usize, sorted: bool) {
-        let batch = &mut self.batch;
-        let (body, scratch) = (&batch.body, &mut batch.scratch);
-        let mut put = |l: LabelRef| {
-            pb::put_label(scratch, 1, span_in(body, l.name), span_in(body, l.value));
-        };
-        if sorted {
-            batch.labels[labels_start..].iter().for_each(|l| put(*l));
-        } else {
-            self.order
-                .iter()
-                .for_each(|&i| put(batch.labels[labels_start + i as usize]));
-        }
-    }
-
-    /// Records an accepted series whose v1 encoding is `encoded`.
-    pub(crate) fn accept(&mut self, labels_start: usize, encoded: Span, counts: Counts) {
-        let nlabels = (self.batch.labels.len() - labels_start) as u32;
-        self.batch.series.push(Series {
-            labels: labels_start as u32,
-            nlabels,
-            encoded,
-            counts,
-        });
-        self.batch.accepted.add(counts);
-    }
-
-    /// The offset the next scratch byte will have, as a span start.
-    pub(crate) fn scratch_pos(&self) -> u32 {
-        (self.batch.body.len() + self.batch.scratch.len()) as u32
-    }
-
-    pub(crate) fn finish(self) -> WriteBatch {
-        self.batch
-    }
-}
-
-/// Label spans are always in the body while decoding.
-fn span_in(body: &[u8], span: Span) -> &[u8] {
-    &body[span.start as usize..(span.start + span.len) as usize]
 }

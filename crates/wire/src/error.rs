@@ -57,14 +57,6 @@ pub enum Reason {
     SampleTooOld,
     /// A native histogram whose spans, buckets or count do not agree.
     InvalidNativeHistogram,
-    /// A series lacks a label its tenant's rules require.
-    MissingRequiredLabel,
-    /// A series carries a label value its tenant's rules do not allow.
-    LabelValueNotAllowed,
-    /// A series' tenant label names another tenant than the request's.
-    TenantLabelMismatch,
-    /// A series' tenant label (split mode) is not a valid tenant name.
-    InvalidTenantLabel,
 }
 
 impl Reason {
@@ -101,10 +93,6 @@ impl Reason {
             Reason::SampleTooFarInFuture => "sample_too_far_in_future",
             Reason::SampleTooOld => "sample_too_old",
             Reason::InvalidNativeHistogram => "invalid_native_histogram",
-            Reason::MissingRequiredLabel => "missing_required_label",
-            Reason::LabelValueNotAllowed => "label_value_not_allowed",
-            Reason::TenantLabelMismatch => "tenant_label_mismatch",
-            Reason::InvalidTenantLabel => "invalid_tenant_label",
         }
     }
 

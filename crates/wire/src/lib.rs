@@ -10,32 +10,38 @@
 //! - [`encode`]: build one snappy-compressed v1 `WriteRequest` per receiver from any
 //!   subset of the batch.
 //!
-//! Errors carry a stable [`Reason`] id and their HTTP status. [`proto`] holds the prost
-//! types generated from `proto/` (used by tests, fixtures and the load generator).
+//! Errors carry a stable [`Reason`] id and their HTTP status; [`Rejections`] counts the
+//! series refused from a request that was otherwise written. Internally, `span` holds
+//! the leaf byte-range types, `builder` the decoding state v1 and v2 share, `pb` the
+//! protobuf reader and writer. The prost types of the same messages live in the
+//! `rwgate-proto` crate, used by tests and tools only.
 
 pub mod body;
 pub mod encode;
 pub mod error;
 pub mod limits;
 pub mod pool;
-pub mod proto;
 pub mod symbols;
 
 mod batch;
+mod builder;
+mod counts;
 mod histogram;
 mod pb;
+mod rejections;
 mod span;
 mod v1;
 mod v2;
 mod validate;
 
-pub use batch::{Counts, Rejections, SeriesRef, WriteBatch};
+pub use batch::{Counts, SeriesRef, WriteBatch};
 pub use body::{Protocol, decoded_len, decompress, negotiate};
 pub use encode::{EncodeError, Encoder};
 pub use error::{Reason, WireError};
 pub use limits::{Limits, NameValidation};
 pub use pb::PbError;
 pub use pool::BufferPool;
+pub use rejections::{RefusalReason, Rejections};
 pub use symbols::SymbolTable;
 pub use validate::{is_legacy_label_name, is_legacy_metric_name};
 

@@ -7,12 +7,14 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use crate::batch::{Builder, Counts, LabelRef, Span, WriteBatch};
+use crate::batch::{Counts, WriteBatch};
 use crate::body::Protocol;
+use crate::builder::Builder;
 use crate::error::{Reason, WireError, malformed};
 use crate::histogram::{self, HistError};
 use crate::limits::Limits;
 use crate::pb::{PbError, Reader};
+use crate::span::{LabelRef, Span};
 use crate::validate::Invalid;
 
 const MSG: &str = "prometheus.WriteRequest";

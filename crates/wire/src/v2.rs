@@ -9,11 +9,13 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use crate::batch::{Builder, Counts, LabelRef, Span, WriteBatch};
+use crate::batch::{Counts, WriteBatch};
 use crate::body::Protocol;
+use crate::builder::Builder;
 use crate::error::{Reason, WireError, malformed};
 use crate::limits::Limits;
 use crate::pb::{self, PbError, Reader};
+use crate::span::{LabelRef, Span};
 use crate::v1::{check_histogram, sample_timestamp};
 use crate::validate::Invalid;
 

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
-use rwgate_wire::proto::prometheus as v1;
+use rwgate_proto::prometheus as v1;
 use rwgate_wire::{Encoder, Limits};
 
 fn sorted(mut ts: v1::TimeSeries) -> v1::TimeSeries {

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use rwgate_wire::proto::{prometheus as v1, v2};
+use rwgate_proto::{prometheus as v1, v2};
 use rwgate_wire::{Limits, Protocol, Reason};
 
 #[test]

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use prost::Message;
-use rwgate_wire::proto::prometheus as v1;
+use rwgate_proto::prometheus as v1;
 use rwgate_wire::{Limits, NameValidation, Reason, WriteBatch};
 
 const GOOD: &[(&str, &str)] = &[("__name__", "up"), ("job", "node")];

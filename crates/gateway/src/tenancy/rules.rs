@@ -1,21 +1,44 @@
 //! The tenant-label policy and per-tenant label rules, applied to a decoded batch, and
 //! the split of the batch into per-tenant groups.
 
-use rwgate_wire::{Reason, SeriesRef, WriteBatch};
+use rwgate_wire::{RefusalReason, Rejections, SeriesRef, WriteBatch};
 
 use super::{Identity, LabelPolicy, TenancyState, TenantSpec, escape, validate_tenant};
 
+/// Why the tenancy rules refused a series (the request still writes the others).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleReason {
+    /// A series lacks a label its tenant's rules require.
+    MissingRequiredLabel,
+    /// A series carries a label value its tenant's rules do not allow.
+    LabelValueNotAllowed,
+    /// A series' tenant label (split mode) is not a valid or known tenant.
+    InvalidTenantLabel,
+}
+
+impl RefusalReason for RuleReason {
+    fn id(self) -> &'static str {
+        match self {
+            RuleReason::MissingRequiredLabel => "missing_required_label",
+            RuleReason::LabelValueNotAllowed => "label_value_not_allowed",
+            RuleReason::InvalidTenantLabel => "invalid_tenant_label",
+        }
+    }
+}
+
 /// The accepted series of a batch grouped by tenant (indices into the batch).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone)]
 pub struct Routed {
     /// `(tenant, series)` in first-seen order.
     pub groups: Vec<(String, Vec<u32>)>,
     /// Series whose tenant label was overwritten.
     pub overwritten: u64,
+    /// Series the rules refused (removed from the batch).
+    pub refused: Rejections<RuleReason>,
 }
 
 /// A refused series: reason, optional detail, and its tenant for the discard metric.
-pub type Refusal<'a> = (Reason, Option<String>, &'a str);
+pub type Refusal<'a> = (RuleReason, Option<String>, &'a str);
 
 /// Applies the tenant-label policy and each tenant's rules. Refused series are removed
 /// from the batch (recorded in its rejections, and reported to `on_refused`); a label
@@ -35,7 +58,7 @@ pub fn route(
     // Tenant of every series, as an index into `names`.
     let mut names: Vec<String> = vec![id.tenant.clone()];
     let mut tenant_of = vec![0u32; batch.len()];
-    let mut refused: Vec<Option<(Reason, String)>> = vec![None; batch.len()];
+    let mut refused: Vec<Option<(RuleReason, String)>> = vec![None; batch.len()];
 
     if !splitting && cfg.tenant_label_policy != LabelPolicy::Overwrite {
         // reject, and split for requests that may not split: the label must agree.
@@ -66,14 +89,17 @@ pub fn route(
                 Err(()) => {
                     let shown = escape(&String::from_utf8_lossy(v));
                     refused[i] = Some((
-                        Reason::InvalidTenantLabel,
+                        RuleReason::InvalidTenantLabel,
                         format!("{shown} is not a valid tenant"),
                     ));
                     continue;
                 }
             };
             if !cfg.allow_unknown_tenants && !state.is_known(&t) {
-                refused[i] = Some((Reason::InvalidTenantLabel, format!("unknown tenant {t}")));
+                refused[i] = Some((
+                    RuleReason::InvalidTenantLabel,
+                    format!("unknown tenant {t}"),
+                ));
                 continue;
             }
             tenant_of[i] = match names.iter().position(|n| *n == t) {
@@ -101,7 +127,7 @@ pub fn route(
 
     // Looked up once per tenant, not once per series.
     let specs: Vec<&TenantSpec> = names.iter().map(|n| state.spec(n)).collect();
-    let kept = batch.retain(|i, s| {
+    let (kept, refused_series) = batch.retain(|i, s| {
         let t = tenant_of[i] as usize;
         let tenant = names[t].as_str();
         let problem = match refused[i].take() {
@@ -117,6 +143,7 @@ pub fn route(
             }
         }
     });
+    routed.refused = refused_series;
     for (new_index, old_index) in kept.iter().enumerate() {
         let t = tenant_of[*old_index as usize] as usize;
         match routed.groups.iter_mut().find(|(n, _)| *n == names[t]) {
@@ -133,11 +160,11 @@ fn check_rules(
     spec: &TenantSpec,
     tenant: &str,
     s: &SeriesRef<'_>,
-) -> Option<(Reason, Option<String>)> {
+) -> Option<(RuleReason, Option<String>)> {
     for required in &spec.required_labels {
         if s.label(required.as_bytes()).is_none() {
             return Some((
-                Reason::MissingRequiredLabel,
+                RuleReason::MissingRequiredLabel,
                 Some(format!("tenant {tenant} requires label {required}")),
             ));
         }
@@ -147,7 +174,7 @@ fn check_rules(
             && !allowed.iter().any(|a| a.as_bytes() == v)
         {
             return Some((
-                Reason::LabelValueNotAllowed,
+                RuleReason::LabelValueNotAllowed,
                 Some(format!(
                     "{name}={} is not allowed for tenant {tenant}",
                     escape(&String::from_utf8_lossy(v))

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use prost::Message;
 use rwgate_gateway::{Config, Gateway};
+use rwgate_proto::prometheus as v1;
 use rwgate_ring::RingHandle;
 use rwgate_testkit::receiver::{DevReceiver, series_key};
-use rwgate_wire::proto::prometheus as v1;
 
 pub const LOOPBACK: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
 

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use prost::Message;
-use rwgate_wire::proto::{prometheus as v1, v2};
+use rwgate_proto::{prometheus as v1, v2};
 use rwgate_wire::{Encoder, Limits, Protocol, WireError, WriteBatch};
 
 pub const NOW: i64 = 1_700_000_000_000;

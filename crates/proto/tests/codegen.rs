@@ -1,4 +1,4 @@
-//! The prost code under `src/proto/` is generated from `proto/` and checked in, so a build
+//! The prost code under `src/` is generated from `proto/` and checked in, so a build
 //! never needs `protoc`. This test regenerates it with `protox` (a pure-Rust protobuf
 //! compiler) and fails on any difference. Run with `RWGATE_REGENERATE=1` to rewrite.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure
@@ -19,13 +19,14 @@ fn checked_in_proto_code_matches_proto_files() {
         "io/prometheus/write/v2/types.proto",
     ];
     let fds = protox::compile(files, [&proto_dir]).expect("proto files compile");
-    let out = tempdir();
+    let out = tempfile::tempdir().expect("temp dir");
+    let out = out.path();
     prost_build::Config::new()
-        .out_dir(&out)
+        .out_dir(out)
         .compile_fds(fds)
         .expect("prost-build generates code");
 
-    let checked_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/proto");
+    let checked_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let regenerate = std::env::var_os("RWGATE_REGENERATE").is_some();
     for name in ["prometheus.rs", "io.prometheus.write.v2.rs"] {
         let fresh = std::fs::read_to_string(out.join(name)).expect("generated file exists");
@@ -37,14 +38,8 @@ fn checked_in_proto_code_matches_proto_files() {
         let old = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             old == fresh,
-            "{} is stale: run `RWGATE_REGENERATE=1 cargo test -p rwgate-wire --test codegen`",
+            "{} is stale: run `RWGATE_REGENERATE=1 cargo test -p rwgate-proto --test codegen`",
             path.display()
         );
     }
-}
-
-fn tempdir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rwgate-codegen-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
 }

@@ -1,0 +1,18 @@
+//! Prost types for the remote-write protobufs, for tests, fixtures, the demo and the
+//! load generator: the production crates walk the wire format by hand (`rwgate-wire`)
+//! and never depend on this one.
+//!
+//! The code is generated from `proto/` by `tests/codegen.rs` and checked in, so a build
+//! needs no `protoc`; that test fails when the two differ.
+
+/// Remote write 1.0 (`package prometheus`).
+#[allow(missing_docs, clippy::all)]
+pub mod prometheus {
+    include!("prometheus.rs");
+}
+
+/// Remote write 2.0 (`package io.prometheus.write.v2`).
+#[allow(missing_docs, clippy::all)]
+pub mod v2 {
+    include!("io.prometheus.write.v2.rs");
+}
