@@ -103,43 +103,23 @@ impl Drop for Proc {
     }
 }
 
-pub(crate) fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
+pub(crate) use rwgate_testkit::net::free_port;
 
+/// Waits until `url` answers 200 with a body.
 pub(crate) fn wait_http_ok(url: &str, timeout: Duration) -> Result<(), String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(body) = http_get(url)
-            && !body.is_empty()
-        {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(format!("{url} did not become ready"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let ready = rwgate_testkit::net::wait_until(timeout, Duration::from_millis(50), || {
+        http_get(url).is_some_and(|b| !b.is_empty())
+    });
+    ready
+        .then_some(())
+        .ok_or_else(|| format!("{url} did not become ready"))
 }
 
-/// A minimal blocking HTTP/1.0 GET on loopback, body of a 200 answer.
+/// A blocking HTTP/1.0 GET on loopback: the body of a 200 answer.
 pub(crate) fn http_get(url: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://")?;
-    let (host, path) = rest
-        .split_once('/')
-        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
-    let mut s = std::net::TcpStream::connect(host).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let (head, body) = out.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200")
-        .then(|| body.to_string())
-        .or_else(|| head.starts_with("HTTP/1.0 200").then(|| body.to_string()))
+    rwgate_testkit::net::http_get(url, Duration::from_secs(5))
+        .filter(|(status, _)| *status == 200)
+        .map(|(_, body)| body)
 }
 
 fn sink_samples(addrs: &[String]) -> u64 {

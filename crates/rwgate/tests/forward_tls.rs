@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::pki::{leaf, pki};
+use rwgate_testkit::pki::{leaf, pki};
 use common::*;
 use rwgate_gateway::config::{ClientAuth, ForwardTls, TlsConfig};
 

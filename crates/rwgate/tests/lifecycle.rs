@@ -73,11 +73,7 @@ async fn request_in_flight_at_shutdown_completes_and_ready_turns_503() {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    rwgate_testkit::net::free_port().expect("a free loopback port")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

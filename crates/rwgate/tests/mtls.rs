@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use common::pki::{ca, leaf, pki};
+use rwgate_testkit::pki::{ca, leaf, pki};
 use common::*;
 use http_body_util::{BodyExt, Full};
 use rustls_pki_types::pem::PemObject;

@@ -1,7 +1,10 @@
 //! rwgate-testkit: the scaffolding that tests, the load generator and `rwgate demo`
 //! share, kept out of the gateway library. [`receiver`] is an embedded remote-write
 //! receiver that counts what it gets and can be told to fail on demand; [`demo`] runs
-//! the gateway end to end on one machine with three of them.
+//! the gateway end to end on one machine with three of them; [`net`] finds ports and
+//! waits for processes; [`pki`] makes certificates for the TLS tests.
 
 pub mod demo;
+pub mod net;
+pub mod pki;
 pub mod receiver;

@@ -29,13 +29,9 @@ pub fn require(bin: &str, package: &str) -> PathBuf {
     }
 }
 
-/// A free loopback port (bound and released; good enough on a quiet test machine).
+/// A free loopback port (testkit's, failing the test when there is none).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    rwgate_testkit::net::free_port().expect("a free loopback port")
 }
 
 /// A temporary directory removed on drop.
@@ -60,18 +56,10 @@ impl TempDir {
     }
 }
 
-/// Polls `f` until it returns true or `timeout` passes; returns whether it did.
-pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+/// Polls `f` every 200ms until it returns true or `timeout` passes; returns whether it
+/// did.
+pub fn wait_until(timeout: Duration, f: impl FnMut() -> bool) -> bool {
+    rwgate_testkit::net::wait_until(timeout, Duration::from_millis(200), f)
 }
 
 /// Waits (up to `secs`) until `url` answers 200; fails the test naming `what` otherwise.
@@ -92,20 +80,7 @@ pub fn metrics_at(port: u16) -> String {
 
 /// A blocking HTTP GET on loopback: status and body.
 pub fn http_get(url: &str) -> Option<(u16, String)> {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://")?;
-    let (host, path) = rest
-        .split_once('/')
-        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
-    let mut s = std::net::TcpStream::connect(host).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).ok()?;
-    let out = String::from_utf8_lossy(&out).into_owned();
-    let (head, body) = out.split_once("\r\n\r\n")?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, body.to_string()))
+    rwgate_testkit::net::http_get(url, Duration::from_secs(30))
 }
 
 /// Sum of every sample of `name` (with all label sets) in a Prometheus text exposition.

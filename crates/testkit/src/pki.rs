@@ -1,6 +1,6 @@
 //! Certificates made with rcgen for the TLS tests: a CA, server and client leaves, and a
-//! directory holding the server's files.
-#![allow(dead_code, clippy::unwrap_used)]
+//! directory holding the server's files. Test scaffolding: failures panic.
+#![allow(clippy::unwrap_used)]
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -8,11 +8,15 @@ use rcgen::{
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
+/// A certificate authority: its issuer (to sign leaves) and its certificate as PEM.
 pub struct Ca {
+    /// Signs leaves.
     pub issuer: Issuer<'static, KeyPair>,
+    /// The CA certificate, PEM.
     pub pem: String,
 }
 
+/// A new self-signed CA named `name`.
 pub fn ca(name: &str) -> Ca {
     let key = KeyPair::generate().unwrap();
     let mut p = CertificateParams::default();
@@ -25,7 +29,9 @@ pub fn ca(name: &str) -> Ca {
     }
 }
 
-/// (certificate PEM, key PEM, certificate DER, key DER)
+/// A leaf signed by `ca` with common name `cn` (organization `edge-cluster-02`): a
+/// server certificate for `localhost`/127.0.0.1, or a client certificate.
+/// Returns (certificate PEM, key PEM, certificate DER, key DER).
 pub fn leaf(
     ca: &Ca,
     cn: &str,
@@ -56,13 +62,18 @@ pub fn leaf(
     (cert.pem(), key.serialize_pem(), der, key_der)
 }
 
+/// A server certificate, its key and its CA, written to a temporary directory as
+/// `server.crt`, `server.key` and `ca.crt`.
 pub struct Pki {
+    /// Where the files are.
     pub dir: std::path::PathBuf,
+    /// The CA that signed `server.crt`.
     pub server_ca: Ca,
     /// Removes `dir` when the PKI is dropped.
     _tmp: tempfile::TempDir,
 }
 
+/// Makes a [`Pki`] in a new temporary directory tagged `tag`.
 pub fn pki(tag: &str) -> Pki {
     let tmp = tempfile::Builder::new()
         .prefix(&format!("rwgate-mtls-{tag}-"))
