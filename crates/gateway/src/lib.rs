@@ -27,6 +27,7 @@ pub mod replicate;
 pub mod server;
 pub mod tenancy;
 pub mod tls;
+pub mod watch;
 
 pub use config::Config;
 pub use server::Gateway;

@@ -15,7 +15,9 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use rwgate_ring::RingHandle;
-use rwgate_ring::reload::{self, WatchGuard};
+use rwgate_ring::reload;
+
+use crate::watch::{self, WatchGuard};
 use tokio::sync::Semaphore;
 
 use crate::admission::TenantSlots;
@@ -94,7 +96,7 @@ impl Gateway {
         let opts = cfg.ring_options();
         let watch = cfg.hashrings.as_ref().map(|path| {
             let _ = reload::reload(path, &opts, &rings);
-            reload::watch(
+            watch::watch_hashrings(
                 path.clone(),
                 opts.clone(),
                 rings.clone(),
@@ -151,7 +153,7 @@ impl Gateway {
         let app = self.app.clone();
         let interval = self.app.cfg.hashrings_reload_interval;
         let mut last_failure = None;
-        self.watches.push(reload::watch_paths(
+        self.watches.push(watch::watch_paths(
             paths,
             interval,
             Duration::from_millis(200),

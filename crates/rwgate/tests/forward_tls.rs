@@ -5,9 +5,9 @@
 
 mod common;
 
-use rwgate_testkit::pki::{leaf, pki};
 use common::*;
 use rwgate_gateway::config::{ClientAuth, ForwardTls, TlsConfig};
+use rwgate_testkit::pki::{leaf, pki};
 
 async fn downstream(listener: TlsConfig) -> Harness {
     Harness::builder()

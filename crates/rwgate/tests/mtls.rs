@@ -8,13 +8,13 @@ mod common;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use rwgate_testkit::pki::{ca, leaf, pki};
 use common::*;
 use http_body_util::{BodyExt, Full};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rwgate_gateway::config::ClientAuth;
 use rwgate_gateway::tenancy::TokenSpec;
+use rwgate_testkit::pki::{ca, leaf, pki};
 
 /// Sends one remote-write request over TLS; `Err` when the connection is refused.
 async fn send_tls(

@@ -2,7 +2,6 @@
 //! send it remote write. Reads like the scenario: `Harness::builder().receivers(3).rf(3)`.
 #![allow(dead_code, clippy::unwrap_used)]
 
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
