@@ -25,7 +25,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
 
-use crate::metrics as m;
+use crate::events;
 use crate::tls::{CertField, PeerIdentity};
 
 /// Largest read buffer hyper keeps per connection (headers must fit in it; body chunks
@@ -104,7 +104,7 @@ impl OpenConnections {
 
     fn open(self: &Arc<Self>) -> OpenGuard {
         let n = self.open.fetch_add(1, Ordering::AcqRel) + 1;
-        metrics::gauge!(m::CONNECTIONS_OPEN).set(n as f64);
+        events::ConnectionsOpen(n).emit();
         OpenGuard(self.clone())
     }
 }
@@ -114,7 +114,7 @@ struct OpenGuard(Arc<OpenConnections>);
 impl Drop for OpenGuard {
     fn drop(&mut self) {
         let n = self.0.open.fetch_sub(1, Ordering::AcqRel) - 1;
-        metrics::gauge!(m::CONNECTIONS_OPEN).set(n as f64);
+        events::ConnectionsOpen(n).emit();
         if n == 0 {
             self.0.closed.notify_waiters();
         }
@@ -143,10 +143,7 @@ pub async fn serve(
             Ok(s) => s,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
-                metrics::counter!(m::CONNECTIONS_REFUSED, "reason" => "accept_error").increment(1);
-                if ACCEPT_ERRORS_LOG.due() {
-                    tracing::warn!(error = %e, "accepting a connection failed");
-                }
+                events::AcceptFailed(&e).emit();
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -156,7 +153,7 @@ pub async fn serve(
             refuse(stream, addr, &refusals);
             continue;
         }
-        metrics::counter!(m::CONNECTIONS_ACCEPTED).increment(1);
+        events::ConnectionAccepted.emit();
         let guard = open.open();
         let conn = Connection {
             router: router.clone(),
@@ -179,17 +176,10 @@ pub async fn serve(
     }
 }
 
-static ACCEPT_ERRORS_LOG: LogEvery = LogEvery::new(Duration::from_secs(10));
-static REFUSALS_LOG: LogEvery = LogEvery::new(Duration::from_secs(10));
-static HEADER_TIMEOUTS_LOG: LogEvery = LogEvery::new(Duration::from_secs(10));
-
 /// Answers a connection past the cap with a 503 and closes it after a short linger, so
 /// that the client reads the answer instead of a reset.
 fn refuse(mut stream: TcpStream, addr: SocketAddr, refusals: &Arc<Semaphore>) {
-    metrics::counter!(m::CONNECTIONS_REFUSED, "reason" => "max_connections").increment(1);
-    if REFUSALS_LOG.due() {
-        tracing::warn!(peer = %addr, "connection refused: overload.max_connections reached (logged at most every 10s)");
-    }
+    events::ConnectionRefused(addr).emit();
     let Ok(permit) = refusals.clone().try_acquire_owned() else {
         return;
     };
@@ -233,13 +223,21 @@ async fn handshake(
             Some((tls, peer))
         }
         Ok(Err(e)) => {
-            metrics::counter!(m::CONNECTIONS_CLOSED, "reason" => "tls_handshake").increment(1);
-            tracing::debug!(peer = %addr, error = %e, "TLS handshake failed");
+            events::ConnectionClosed {
+                peer: addr,
+                reason: "tls_handshake",
+                error: Some(&e),
+            }
+            .emit();
             None
         }
         Err(_) => {
-            metrics::counter!(m::CONNECTIONS_CLOSED, "reason" => "tls_handshake").increment(1);
-            tracing::debug!(peer = %addr, "TLS handshake timed out");
+            events::ConnectionClosed {
+                peer: addr,
+                reason: "tls_handshake",
+                error: Some(&"handshake timed out"),
+            }
+            .emit();
             None
         }
     }
@@ -288,19 +286,13 @@ impl Connection {
                 res = conn.as_mut() => {
                     if let Err(e) = res {
                         let reason = if e.is_parse() { "bad_request" } else { "io_error" };
-                        metrics::counter!(m::CONNECTIONS_CLOSED, "reason" => reason).increment(1);
-                        tracing::debug!(peer = %self.addr, error = %e, "connection ended with an error");
+                        events::ConnectionClosed { peer: self.addr, reason, error: Some(&e) }.emit();
                     }
                     return;
                 }
                 () = tokio::time::sleep_until(check_at.into()) => {
                     if let Some(reason) = activity.expired(&self.settings, Instant::now()) {
-                        metrics::counter!(m::CONNECTIONS_CLOSED, "reason" => reason).increment(1);
-                        if reason == "header_timeout" && HEADER_TIMEOUTS_LOG.due() {
-                            tracing::info!(peer = %self.addr, "connection closed: no complete request headers within limits.header_read_timeout (logged at most every 10s; rwgate_connections_closed_total counts each)");
-                        } else {
-                            tracing::debug!(peer = %self.addr, reason, "connection closed");
-                        }
+                        events::ConnectionClosed { peer: self.addr, reason, error: None }.emit();
                         return;
                     }
                 }
@@ -465,48 +457,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Tracked<T> {
     }
 }
 
-/// A log line allowed at most once per period, for events a client can repeat at will
-/// (the counter beside it counts every one).
-#[derive(Debug)]
-pub struct LogEvery {
-    period: Duration,
-    last: std::sync::Mutex<Option<Instant>>,
-}
-
-impl LogEvery {
-    /// At most once per `period`.
-    pub const fn new(period: Duration) -> Self {
-        LogEvery {
-            period,
-            last: std::sync::Mutex::new(None),
-        }
-    }
-
-    /// True when a line may be logged now.
-    pub fn due(&self) -> bool {
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        if last.is_some_and(|t| now.duration_since(t) < self.period) {
-            return false;
-        }
-        *last = Some(now);
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_rate_limited_log_line_is_due_once_per_period() {
-        let log = LogEvery::new(Duration::from_secs(3600));
-        assert!(log.due());
-        assert!(!log.due());
-        assert!(!log.due());
-        let always = LogEvery::new(Duration::ZERO);
-        assert!(always.due() && always.due());
-    }
 
     #[test]
     fn the_refusal_announces_its_own_length() {

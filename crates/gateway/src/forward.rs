@@ -12,7 +12,7 @@ use rand::Rng;
 use tokio::sync::Semaphore;
 
 use crate::config::Forward as ForwardConfig;
-use crate::metrics as m;
+use crate::events;
 
 /// The forwarding client could not be set up (TLS files, client).
 #[derive(Debug, thiserror::Error)]
@@ -41,24 +41,6 @@ impl Outcome {
             Outcome::Rejected(..) => "rejected",
             Outcome::Unavailable(_) => "unavailable",
         }
-    }
-}
-
-/// `rwgate_forward_inflight_requests` of one endpoint, up while the guard lives (also
-/// when the forward is dropped half-way).
-struct InflightGauge(metrics::Gauge);
-
-impl InflightGauge {
-    fn new(address: &str) -> Self {
-        let g = metrics::gauge!(m::FORWARD_INFLIGHT, "endpoint" => address.to_string());
-        g.increment(1.0);
-        InflightGauge(g)
-    }
-}
-
-impl Drop for InflightGauge {
-    fn drop(&mut self) {
-        self.0.decrement(1.0);
     }
 }
 
@@ -158,7 +140,7 @@ impl Forwarder {
     ) -> Outcome {
         let state = self.state(url);
         let started = Instant::now();
-        let _inflight = InflightGauge::new(address);
+        let _inflight = events::ForwardInflight::start(address);
         let mut attempt = 0u32;
         let outcome = loop {
             attempt += 1;
@@ -185,13 +167,15 @@ impl Forwarder {
             if attempt >= self.cfg.max_attempts || now + backoff >= deadline {
                 break Outcome::Unavailable(format!("endpoint {address}: {reason}"));
             }
-            metrics::counter!(m::FORWARD_RETRIES, "endpoint" => address.to_string()).increment(1);
+            events::ForwardRetried(address).emit();
             tokio::time::sleep(backoff).await;
         };
-        metrics::counter!(m::FORWARD_REQUESTS, "endpoint" => address.to_string(), "result" => outcome.result_label())
-            .increment(1);
-        metrics::histogram!(m::FORWARD_DURATION, "endpoint" => address.to_string())
-            .record(started.elapsed().as_secs_f64());
+        events::ForwardDone {
+            endpoint: address,
+            result: outcome.result_label(),
+            elapsed: started.elapsed(),
+        }
+        .emit();
         outcome
     }
 
@@ -298,11 +282,13 @@ impl EndpointState {
     fn record(&self, ok: bool, cfg: &ForwardConfig, address: &str) {
         let mut b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
         if ok {
-            if b.open_until.is_some() {
-                tracing::info!(endpoint = %address, "endpoint answers again");
-            }
+            let recovered = b.open_until.is_some();
             *b = Breaker::default();
-            metrics::gauge!(m::ENDPOINT_UP, "endpoint" => address.to_string()).set(1.0);
+            events::EndpointUp {
+                endpoint: address,
+                recovered,
+            }
+            .emit();
             return;
         }
         b.consecutive_failures += 1;
@@ -313,13 +299,20 @@ impl EndpointState {
             let base = cfg.breaker_cooldown.saturating_mul(factor);
             let jitter = rand::rng().random_range(0.8..1.2);
             let cooldown = base.mul_f64(jitter);
-            if b.open_until.is_none_or(|t| t <= Instant::now()) {
+            let newly = b.open_until.is_none_or(|t| t <= Instant::now());
+            if newly {
                 b.trips += 1;
-                tracing::warn!(endpoint = %address, failures = b.consecutive_failures, ?cooldown, "endpoint backed off");
             }
+            let failures = b.consecutive_failures;
             b.open_until = Some(Instant::now() + cooldown);
             b.consecutive_failures = 0;
-            metrics::gauge!(m::ENDPOINT_UP, "endpoint" => address.to_string()).set(0.0);
+            events::EndpointBackedOff {
+                endpoint: address,
+                failures,
+                cooldown,
+                newly,
+            }
+            .emit();
         }
     }
 }

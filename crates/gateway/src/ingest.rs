@@ -15,9 +15,8 @@ use tracing::Instrument;
 
 use crate::admission::{self, BodyError, BodyPace};
 use crate::app::{App, Runtime};
-use crate::conn::LogEvery;
 use crate::error::{IngestError, Reply};
-use crate::metrics as m;
+use crate::events;
 use crate::replicate::{Replicated, replicate};
 use crate::tenancy::ratelimit::Demand;
 use crate::tenancy::{Identity, TenancyError, TenancyState, escape, rules};
@@ -52,9 +51,12 @@ pub async fn ingest(State(app): State<Arc<App>>, req: Request) -> Response {
     }
     let status = reply.status();
     let protocol = reply.protocol.map_or("unknown", Protocol::as_str);
-    metrics::counter!(m::REQUESTS, "code" => status.as_str().to_string(), "protocol" => protocol)
-        .increment(1);
-    metrics::histogram!(m::REQUEST_DURATION).record(started.elapsed().as_secs_f64());
+    events::RequestAnswered {
+        status: status.as_u16(),
+        protocol,
+        elapsed: started.elapsed(),
+    }
+    .emit();
     reply.into_response()
 }
 
@@ -103,14 +105,17 @@ impl App {
         let reqs =
             self.cfg.overload.max_inflight_requests - self.inflight_requests.available_permits();
         let bytes = self.cfg.overload.max_inflight_bytes - self.inflight_bytes.available_permits();
-        metrics::gauge!(m::INFLIGHT_REQUESTS).set(reqs as f64);
-        metrics::gauge!(m::INFLIGHT_BYTES).set(bytes as f64);
+        events::Inflight {
+            requests: reqs,
+            bytes,
+        }
+        .emit();
     }
 
     fn reserve_bytes(&self, n: usize) -> Result<SemaphorePermit<'_>, IngestError> {
         let n = u32::try_from(n).map_err(|_| IngestError::Overloaded("bytes"))?;
         self.inflight_bytes.try_acquire_many(n).map_err(|_| {
-            metrics::counter!(m::OVERLOAD_REJECTIONS, "limit" => "bytes").increment(1);
+            events::OverloadRejected("bytes").emit();
             IngestError::Overloaded("bytes")
         })
     }
@@ -132,7 +137,7 @@ impl App {
         let rt = self.runtime.load_full();
         let max_body = rt.limits.max_body_bytes;
         let refuse = |protocol, e: IngestError, drain| {
-            log_refusal(&e);
+            events::RequestRefused(&e).emit();
             (reply(protocol, Counts::default(), Some(e)), drain)
         };
         let protocol = match rwgate_wire::negotiate(
@@ -175,7 +180,7 @@ impl App {
             Err(e) => {
                 let drain = match &e {
                     BodyError::Overloaded => {
-                        metrics::counter!(m::OVERLOAD_REJECTIONS, "limit" => "bytes").increment(1);
+                        events::OverloadRejected("bytes").emit();
                         Some(max_body)
                     }
                     BodyError::TooLarge { .. } => Some(DRAIN_MAX_BYTES),
@@ -185,7 +190,7 @@ impl App {
                         } else {
                             "min_rate"
                         };
-                        metrics::counter!(m::SLOW_BODIES, "kind" => kind).increment(1);
+                        events::SlowBody(kind).emit();
                         None
                     }
                     BodyError::Read(_) => None,
@@ -195,11 +200,11 @@ impl App {
         };
         // The slots are taken only now: a slow sender holds none while its body arrives.
         let Ok(_request_permit) = self.inflight_requests.try_acquire() else {
-            metrics::counter!(m::OVERLOAD_REJECTIONS, "limit" => "requests").increment(1);
+            events::OverloadRejected("requests").emit();
             return refuse(Some(protocol), IngestError::Overloaded("requests"), None);
         };
         let Some(_tenant_slot) = self.tenant_slots.try_acquire(&admitted.identity.tenant) else {
-            metrics::counter!(m::OVERLOAD_REJECTIONS, "limit" => "tenant_requests").increment(1);
+            events::OverloadRejected("tenant_requests").emit();
             return refuse(
                 Some(protocol),
                 IngestError::Overloaded("requests of this tenant"),
@@ -213,7 +218,7 @@ impl App {
             Err(e) => (Counts::default(), Some(e)),
         };
         if let Some(e) = &error {
-            log_refusal(e);
+            events::RequestRefused(e).emit();
         }
         drop(_request_permit);
         self.update_inflight_gauges();
@@ -235,7 +240,7 @@ impl App {
                 TenancyError::Forbidden(_) => "forbidden",
                 _ => return,
             };
-            metrics::counter!(m::AUTH_FAILURES, "kind" => kind).increment(1);
+            events::AuthFailed(kind).emit();
         })?;
         let limits = tenancy.wire_limits(&identity.tenant);
         let announced = headers
@@ -293,13 +298,20 @@ impl App {
             &mut batch,
             |(reason, _, tenant), s| {
                 let t = self.tenant_label(&a.tenancy, tenant);
-                metrics::counter!(m::DISCARDED_SAMPLES, "reason" => reason.id(), "tenant" => t)
-                    .increment(s.counts().total_samples());
+                events::SamplesDiscarded {
+                    reason: reason.id(),
+                    tenant: &t,
+                    samples: s.counts().total_samples(),
+                }
+                .emit();
             },
         )?;
         if routed.overwritten > 0 {
-            metrics::counter!(m::TENANT_LABEL_OVERWRITES, "tenant" => request_label)
-                .increment(routed.overwritten);
+            events::TenantLabelOverwritten {
+                tenant: &request_label,
+                series: routed.overwritten,
+            }
+            .emit();
         }
         let invalid = invalid_series(batch.rejected(), &routed.refused, batch.len());
         if batch.is_empty() {
@@ -362,8 +374,12 @@ impl App {
             .take(&demands, Instant::now())
             .map_err(|(tenant, wait)| {
                 let t = self.tenant_label(tenancy, &tenant);
-                metrics::counter!(m::DISCARDED_SAMPLES, "reason" => "rate_limited", "tenant" => t)
-                    .increment(batch.accepted().total_samples());
+                events::SamplesDiscarded {
+                    reason: "rate_limited",
+                    tenant: &t,
+                    samples: batch.accepted().total_samples(),
+                }
+                .emit();
                 IngestError::RateLimited {
                     tenant,
                     retry_after: wait.as_secs_f64().ceil().clamp(1.0, 3600.0) as u32,
@@ -374,7 +390,7 @@ impl App {
     /// The one status of a request whose series were forwarded.
     fn outcome(&self, done: Replicated, invalid: Option<IngestError>) -> Option<IngestError> {
         if done.unavailable_series > 0 {
-            metrics::counter!(m::QUORUM_FAILURES, "cause" => "unavailable").increment(1);
+            events::QuorumFailed("unavailable").emit();
             Some(IngestError::Unavailable {
                 series: done.unavailable_series,
                 detail: done.unavailable_detail.unwrap_or_default(),
@@ -382,7 +398,7 @@ impl App {
         } else if invalid.is_some() {
             invalid
         } else if done.conflict_series > 0 {
-            metrics::counter!(m::QUORUM_FAILURES, "cause" => "conflict").increment(1);
+            events::QuorumFailed("conflict").emit();
             Some(IngestError::Conflict {
                 series: done.conflict_series,
                 detail: done.conflict_detail.unwrap_or_default(),
@@ -393,16 +409,20 @@ impl App {
     }
 
     fn count_received(&self, batch: &WriteBatch, tenant: &str) {
-        let acc = batch.accepted();
-        let t = tenant.to_string();
-        metrics::counter!(m::RECEIVED_SAMPLES, "tenant" => t.clone()).increment(acc.samples);
-        metrics::counter!(m::RECEIVED_HISTOGRAMS, "tenant" => t.clone()).increment(acc.histograms);
-        metrics::counter!(m::RECEIVED_EXEMPLARS, "tenant" => t.clone()).increment(acc.exemplars);
-        metrics::counter!(m::RECEIVED_METADATA).increment(batch.metadata());
-        metrics::counter!(m::SORTED_SERIES).increment(batch.sorted_series());
+        events::BatchReceived {
+            tenant,
+            accepted: batch.accepted(),
+            metadata: batch.metadata(),
+            sorted: batch.sorted_series(),
+        }
+        .emit();
         for (reason, samples) in &batch.rejected().by_reason {
-            metrics::counter!(m::DISCARDED_SAMPLES, "reason" => reason.id(), "tenant" => t.clone())
-                .increment(*samples);
+            events::SamplesDiscarded {
+                reason: reason.id(),
+                tenant,
+                samples: *samples,
+            }
+            .emit();
         }
     }
 }
@@ -424,22 +444,6 @@ fn invalid_series(
         rejected,
         total: rejected + accepted as u64,
     })
-}
-
-/// Overload refusals are logged at most every 10s: a client can cause them at will, and
-/// `rwgate_overload_rejections_total` counts each.
-static OVERLOAD_LOG: LogEvery = LogEvery::new(std::time::Duration::from_secs(10));
-
-fn log_refusal(e: &IngestError) {
-    if matches!(e, IngestError::Overloaded(_) | IngestError::ShuttingDown) {
-        if OVERLOAD_LOG.due() {
-            tracing::warn!(status = e.status().as_u16(), kind = e.kind(), error = %e, "remote write refused (overload refusals are logged at most every 10s)");
-        }
-    } else if e.status().is_server_error() {
-        tracing::warn!(status = e.status().as_u16(), kind = e.kind(), error = %e, "remote write not fully written");
-    } else {
-        tracing::debug!(status = e.status().as_u16(), kind = e.kind(), error = %e, "remote write refused");
-    }
 }
 
 /// Most bytes read and thrown away from a request refused for its size: like Go's

@@ -20,6 +20,7 @@ pub mod config;
 pub mod conn;
 pub mod doctor;
 pub mod error;
+pub mod events;
 pub mod forward;
 pub mod ingest;
 pub mod metrics;

@@ -24,6 +24,7 @@ use crate::admission::TenantSlots;
 use crate::app::{App, Readiness, Runtime};
 use crate::config::Config;
 use crate::conn::{self, ConnSettings, OpenConnections};
+use crate::events;
 use crate::forward::Forwarder;
 use crate::ingest::ingest;
 use crate::metrics as m;
@@ -304,22 +305,14 @@ fn reload_tenancy(app: &App, source: &ConfigSource, last_failure: &mut Option<St
     match built {
         Ok((runtime, cfg)) => {
             let ignored = app.cfg.static_changes(&cfg);
-            if !ignored.is_empty() {
-                tracing::warn!(
-                    settings = ?ignored,
-                    "config reload: these settings changed but take effect only on a restart"
-                );
-            }
             *last_failure = None;
             app.runtime.store(Arc::new(runtime));
-            metrics::gauge!(m::CONFIG_LAST_RELOAD_SUCCESSFUL).set(1.0);
-            tracing::info!("tenancy settings, tokens and request limits reloaded");
+            events::ConfigReloaded { ignored: &ignored }.emit();
         }
         Err(e) => {
-            metrics::gauge!(m::CONFIG_LAST_RELOAD_SUCCESSFUL).set(0.0);
-            if last_failure.as_deref() != Some(e.as_str()) {
-                metrics::counter!(m::CONFIG_RELOAD_ERRORS).increment(1);
-                tracing::error!(error = %e, "config reload failed; keeping the settings in force");
+            let new = last_failure.as_deref() != Some(e.as_str());
+            events::ConfigReloadFailed { error: &e, new }.emit();
+            if new {
                 *last_failure = Some(e);
             }
         }
