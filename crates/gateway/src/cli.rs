@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use rwgate_ring::{Algorithm, BuildOptions, Hashrings};
 
 use crate::config::{Config, ConfigError, LogFormat};
@@ -18,6 +19,104 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses the process's arguments; on a usage error, prints it and exits (as
+    /// clap's `parse`). Help shows each `serve` flag's default, taken from
+    /// `Config::default()`.
+    pub fn parse_args() -> Cli {
+        Self::parse_from_args(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// Parses `args` (the first is the program name).
+    pub fn parse_from_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches = command().try_get_matches_from(args)?;
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        if let (Some((_, sub)), Some(args)) = (matches.subcommand(), cli.command.serve_args_mut()) {
+            args.note_defaulted(sub);
+        }
+        Ok(cli)
+    }
+}
+
+impl Command {
+    fn serve_args_mut(&mut self) -> Option<&mut ServeArgs> {
+        match self {
+            Command::Serve(a) | Command::CheckConfig(a) | Command::Doctor(a) => Some(a),
+            Command::Ring(_) | Command::Demo(_) => None,
+        }
+    }
+}
+
+/// The `serve` flags whose default clap shows, each rendered from `Config::default()`,
+/// so help cannot drift from the config's defaults.
+fn serve_defaults() -> Vec<(&'static str, String)> {
+    let d = Config::default();
+    // `90s`, not humantime's `1m 30s` (which help would show quoted).
+    let dur = |t: Duration| match t.subsec_millis() {
+        0 => format!("{}s", t.as_secs()),
+        _ => format!("{}ms", t.as_millis()),
+    };
+    vec![
+        ("listen", d.listen.to_string()),
+        ("admin_listen", d.admin_listen.to_string()),
+        ("replication_factor", d.replication_factor.to_string()),
+        (
+            "hashring_algorithm",
+            d.hashring_algorithm.as_str().to_string(),
+        ),
+        ("forward_url_template", d.forward_url_template.clone()),
+        ("default_tenant", d.tenancy.default_tenant.clone()),
+        ("log_format", format!("{:?}", d.log_format).to_lowercase()),
+        ("shutdown_grace", dur(d.shutdown_grace)),
+        ("max_body_bytes", d.limits.max_body_bytes.to_string()),
+        (
+            "max_decoded_body_bytes",
+            d.limits.max_decoded_body_bytes.to_string(),
+        ),
+        (
+            "max_series_per_request",
+            d.limits.max_series_per_request.to_string(),
+        ),
+        (
+            "max_samples_per_request",
+            d.limits.max_samples_per_request.to_string(),
+        ),
+        (
+            "max_inflight_requests",
+            d.overload.max_inflight_requests.to_string(),
+        ),
+        (
+            "max_inflight_bytes",
+            d.overload.max_inflight_bytes.to_string(),
+        ),
+        ("max_connections", d.overload.max_connections.to_string()),
+        ("header_read_timeout", dur(d.limits.header_read_timeout)),
+        ("idle_timeout", dur(d.limits.idle_timeout)),
+        ("forward_deadline", dur(d.forward.deadline)),
+    ]
+}
+
+/// The command line, with the `serve` flags' defaults from `Config::default()`. A flag
+/// left at its default does not override the config file (see
+/// [`ServeArgs::apply_overrides`]).
+pub fn command() -> clap::Command {
+    let defaults = serve_defaults();
+    let with_defaults = |sub: clap::Command| {
+        defaults.iter().fold(sub, |sub, (id, value)| {
+            sub.mut_arg(*id, |a| a.default_value(value.clone()))
+        })
+    };
+    ["serve", "check-config", "doctor"]
+        .into_iter()
+        .fold(Cli::command(), |cmd, name| {
+            cmd.mut_subcommand(name, with_defaults)
+        })
 }
 
 /// Subcommands.
@@ -42,37 +141,37 @@ pub struct ServeArgs {
     /// YAML configuration file.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Remote-write listen address [default: 0.0.0.0:19291].
+    /// Remote-write listen address.
     #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,
-    /// Admin listen address [default: 0.0.0.0:10902].
+    /// Admin listen address.
     #[arg(long)]
     pub admin_listen: Option<std::net::SocketAddr>,
     /// hashrings.json path.
     #[arg(long)]
     pub hashrings: Option<PathBuf>,
-    /// Replicas per series [default: 1].
+    /// Replicas per series.
     #[arg(long)]
     pub replication_factor: Option<usize>,
-    /// Algorithm for hashrings that name none [default: hashmod].
+    /// Algorithm for hashrings that name none.
     #[arg(long)]
     pub hashring_algorithm: Option<Algorithm>,
-    /// Forward URL template [default: http://{host}:19291/api/v1/receive].
+    /// Forward URL template.
     #[arg(long)]
     pub forward_url_template: Option<String>,
-    /// Tenant of requests without a tenant header [default: default-tenant].
+    /// Tenant of requests without a tenant header.
     #[arg(long)]
     pub default_tenant: Option<String>,
     /// Log format.
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
-    /// Time in-flight requests get after SIGTERM [default: 25s].
+    /// Time in-flight requests get after SIGTERM.
     #[arg(long, value_parser = humantime_duration)]
     pub shutdown_grace: Option<Duration>,
     /// Largest compressed body in bytes.
     #[arg(long)]
     pub max_body_bytes: Option<usize>,
-    /// Largest decoded body in bytes [default: 33554432].
+    /// Largest decoded body in bytes.
     #[arg(long)]
     pub max_decoded_body_bytes: Option<usize>,
     /// Most series per request.
@@ -87,18 +186,22 @@ pub struct ServeArgs {
     /// Bytes in flight before new requests get 503.
     #[arg(long)]
     pub max_inflight_bytes: Option<usize>,
-    /// Open connections before new ones get 503 [default: 16384].
+    /// Open connections before new ones get 503.
     #[arg(long)]
     pub max_connections: Option<usize>,
-    /// Time a connection may take to send a request's headers [default: 10s].
+    /// Time a connection may take to send a request's headers.
     #[arg(long, value_parser = humantime_duration)]
     pub header_read_timeout: Option<Duration>,
-    /// Time a keep-alive connection may wait for its next request [default: 90s].
+    /// Time a keep-alive connection may wait for its next request.
     #[arg(long, value_parser = humantime_duration)]
     pub idle_timeout: Option<Duration>,
-    /// Time budget of one forward, retries included [default: 5s].
+    /// Time budget of one forward, retries included.
     #[arg(long, value_parser = humantime_duration)]
     pub forward_deadline: Option<Duration>,
+    /// Flags that hold clap's default rather than a value given on the command line:
+    /// they do not override the config file.
+    #[arg(skip)]
+    pub defaulted: Vec<String>,
 }
 
 fn humantime_duration(s: &str) -> Result<Duration, String> {
@@ -116,11 +219,23 @@ impl ServeArgs {
         c.validate()
     }
 
-    /// Applies every flag given on the command line over `c`.
+    /// Records which flags of `matches` hold clap's default.
+    fn note_defaulted(&mut self, matches: &ArgMatches) {
+        self.defaulted = serve_defaults()
+            .into_iter()
+            .filter(|(id, _)| matches.value_source(id) == Some(ValueSource::DefaultValue))
+            .map(|(id, _)| id.to_string())
+            .collect();
+    }
+
+    /// Applies every flag given on the command line over `c` (flags at their default
+    /// leave the file's value).
     pub fn apply_overrides(&self, c: &mut Config) {
         macro_rules! set {
             ($flag:ident => $($field:ident).+) => {
-                if let Some(v) = &self.$flag {
+                if let Some(v) = &self.$flag
+                    && !self.defaulted.iter().any(|d| d == stringify!($flag))
+                {
                     c.$($field).+ = v.clone().into();
                 }
             };
@@ -367,4 +482,72 @@ pub fn ring_diff(args: &DiffArgs) -> Result<String, Failure> {
         report.moved * 100.0
     ));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_args(args: &[&str]) -> ServeArgs {
+        let cli = Cli::parse_from_args(["rwgate"].iter().chain(args)).expect("valid flags");
+        match cli.command {
+            Command::Serve(a) => a,
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_flag_left_at_its_default_keeps_the_files_value() {
+        let mut from_file = Config {
+            replication_factor: 3,
+            ..Config::default()
+        };
+        from_file.overload.max_connections = 2048;
+        serve_args(&["serve"]).apply_overrides(&mut from_file);
+        assert_eq!(from_file.replication_factor, 3);
+        assert_eq!(from_file.overload.max_connections, 2048);
+    }
+
+    #[test]
+    fn a_flag_given_overrides_the_file_even_when_it_equals_the_default() {
+        let mut from_file = Config {
+            replication_factor: 3,
+            ..Config::default()
+        };
+        from_file.limits.idle_timeout = Duration::from_secs(5);
+        serve_args(&[
+            "serve",
+            "--replication-factor",
+            "1",
+            "--idle-timeout",
+            "90s",
+        ])
+        .apply_overrides(&mut from_file);
+        assert_eq!(from_file.replication_factor, 1);
+        assert_eq!(from_file.limits.idle_timeout, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn help_shows_each_default_as_config_default_has_it() {
+        let help = command()
+            .find_subcommand_mut("serve")
+            .expect("serve")
+            .render_long_help()
+            .to_string();
+        let d = Config::default();
+        for shown in [
+            format!("[default: {}]", d.listen),
+            format!("[default: {}]", d.overload.max_connections),
+            format!("[default: {}]", d.limits.max_decoded_body_bytes),
+            format!("[default: {}s]", d.limits.idle_timeout.as_secs()),
+        ] {
+            assert!(help.contains(&shown), "{shown} not in help:\n{help}");
+        }
+        // Every flag with a default is a real flag of serve (a renamed flag fails here).
+        let serve = Cli::command();
+        let serve = serve.find_subcommand("serve").expect("serve");
+        for (id, _) in serve_defaults() {
+            assert!(serve.get_arguments().any(|a| a.get_id() == id), "{id}");
+        }
+    }
 }

@@ -4,7 +4,6 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
 use rwgate_gateway::cli::{Cli, Command, Failure, RingCommand, ServeArgs};
 use rwgate_gateway::config::LogFormat;
 use rwgate_gateway::server::ConfigSource;
@@ -12,7 +11,7 @@ use rwgate_gateway::{Config, Gateway};
 
 fn main() -> ExitCode {
     rwgate_gateway::tls::install_crypto_provider();
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::CheckConfig(args) => check_config(&args),
