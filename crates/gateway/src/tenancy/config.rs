@@ -3,13 +3,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::names::validate_tenant;
 pub use crate::tls::CertField;
 
 /// How the tenant of a request is decided, and what may claim which tenant.
-#[derive(Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Tenancy {
     /// Headers read in order; the first present one names the tenant.
@@ -34,29 +35,11 @@ pub struct Tenancy {
     /// Bearer tokens: token → tenant (or `{tenant, allow_split}`). Secret: never logged.
     /// A token listed twice is an error (the last entry would silently win).
     #[serde(deserialize_with = "unique_tokens")]
-    pub tokens: BTreeMap<String, TokenSpec>,
+    pub tokens: BTreeMap<Token, TokenSpec>,
     /// A YAML file with more tokens in the same form, reloaded when it changes.
     pub tokens_file: Option<PathBuf>,
     /// Which field of a client certificate's subject names the tenant.
     pub cert_field: CertField,
-}
-
-impl std::fmt::Debug for Tenancy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tenancy")
-            .field("headers", &self.headers)
-            .field("forward_header", &self.forward_header)
-            .field("default_tenant", &self.default_tenant)
-            .field("require_tenant", &self.require_tenant)
-            .field("require_auth", &self.require_auth)
-            .field("allow_unknown_tenants", &self.allow_unknown_tenants)
-            .field("tenant_label", &self.tenant_label)
-            .field("tenant_label_policy", &self.tenant_label_policy)
-            .field("tokens", &format_args!("<{} redacted>", self.tokens.len()))
-            .field("tokens_file", &self.tokens_file)
-            .field("cert_field", &self.cert_field)
-            .finish()
-    }
 }
 
 impl Default for Tenancy {
@@ -92,18 +75,81 @@ pub enum LabelPolicy {
     Split,
 }
 
+/// A bearer token. Its `Debug` says `[REDACTED]` (secrecy's `SecretString`): a config
+/// or tenancy state printed whole cannot show one. Compared, ordered and hashed by
+/// its text, and looked up by `&str` (`Borrow<str>`).
+#[derive(Debug, Clone)]
+pub struct Token(SecretString);
+
+impl Token {
+    /// The token's text, for comparing with what a request presents.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl From<&str> for Token {
+    fn from(s: &str) -> Token {
+        Token(SecretString::from(s))
+    }
+}
+
+impl From<String> for Token {
+    fn from(s: String) -> Token {
+        Token(SecretString::from(s))
+    }
+}
+
+impl PartialEq for Token {
+    fn eq(&self, other: &Token) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Eq for Token {}
+
+impl PartialOrd for Token {
+    fn partial_cmp(&self, other: &Token) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Token {
+    fn cmp(&self, other: &Token) -> std::cmp::Ordering {
+        self.expose().cmp(other.expose())
+    }
+}
+
+impl std::hash::Hash for Token {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.expose().hash(state);
+    }
+}
+
+impl std::borrow::Borrow<str> for Token {
+    fn borrow(&self) -> &str {
+        self.expose()
+    }
+}
+
+impl<'de> Deserialize<'de> for Token {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Token, D::Error> {
+        String::deserialize(d).map(Token::from)
+    }
+}
+
 /// The start of the error for a token listed twice; it names the entry, never the
 /// token.
 const DUPLICATE_TOKEN: &str = "duplicate token";
 
 /// Deserializes a map of token → grant, refusing a token that appears twice.
-fn unique_tokens<'de, D>(d: D) -> Result<BTreeMap<String, TokenSpec>, D::Error>
+fn unique_tokens<'de, D>(d: D) -> Result<BTreeMap<Token, TokenSpec>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
     struct Unique;
     impl<'de> serde::de::Visitor<'de> for Unique {
-        type Value = BTreeMap<String, TokenSpec>;
+        type Value = BTreeMap<Token, TokenSpec>;
 
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("a map of token to tenant")
@@ -115,7 +161,7 @@ where
         ) -> Result<Self::Value, A::Error> {
             let mut out = BTreeMap::new();
             let mut entry = 0usize;
-            while let Some(token) = map.next_key::<String>()? {
+            while let Some(token) = map.next_key::<Token>()? {
                 entry += 1;
                 let spec = map.next_value::<TokenSpec>()?;
                 if out.insert(token, spec).is_some() {
@@ -131,7 +177,7 @@ where
 }
 
 /// A bearer token's grant.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
 pub enum TokenSpec {
     /// Just the tenant.
@@ -144,17 +190,6 @@ pub enum TokenSpec {
         #[serde(default)]
         allow_split: bool,
     },
-}
-
-impl std::fmt::Debug for TokenSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "TokenSpec({:?}, allow_split: {})",
-            self.tenant(),
-            self.allow_split()
-        )
-    }
 }
 
 impl TokenSpec {
@@ -255,7 +290,7 @@ impl Tenancy {
                 p.push(format!("tenancy.tokens: token #{i}: {e}"));
             }
         }
-        if self.tokens.keys().any(|t| t.len() < 16) {
+        if self.tokens.keys().any(|t| t.expose().len() < 16) {
             p.push("tenancy.tokens: tokens must be at least 16 characters".into());
         }
         for (name, spec) in tenants {
@@ -298,7 +333,7 @@ impl TenantSpec {
 }
 
 /// Reads a tokens file: a YAML map of token → tenant or `{tenant, allow_split}`.
-pub fn read_tokens_file(path: &std::path::Path) -> Result<BTreeMap<String, TokenSpec>, String> {
+pub fn read_tokens_file(path: &std::path::Path) -> Result<BTreeMap<Token, TokenSpec>, String> {
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     if text.trim().is_empty() {
@@ -395,7 +430,7 @@ tenants:
             .insert("super-secret-token-1".into(), TokenSpec::Tenant("a".into()));
         let shown = format!("{t:?}");
         assert!(!shown.contains("super-secret"), "{shown}");
-        assert!(shown.contains("<1 redacted>"));
+        assert!(shown.contains("REDACTED"), "{shown}");
     }
 
     #[test]

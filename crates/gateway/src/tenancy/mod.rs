@@ -17,7 +17,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use axum::http::{HeaderMap, HeaderName, header};
 
-pub use self::config::{CertField, LabelPolicy, Tenancy, TenantLimits, TenantSpec, TokenSpec};
+pub use self::config::{
+    CertField, LabelPolicy, Tenancy, TenantLimits, TenantSpec, Token, TokenSpec,
+};
 pub use self::names::{TenantError, escape, validate_tenant};
 pub use self::ratelimit::RateLimiter;
 use crate::tls::PeerIdentity;
@@ -62,25 +64,17 @@ pub struct Identity {
     pub can_split: bool,
 }
 
-/// The tenancy configuration, ready to answer per request.
+/// The tenancy configuration, ready to answer per request. Its `Debug` shows tokens as
+/// `[REDACTED]`.
+#[derive(Debug)]
 pub struct TenancyState {
     cfg: Tenancy,
     headers: Vec<HeaderName>,
-    tokens: HashMap<String, TokenSpec>,
+    tokens: HashMap<Token, TokenSpec>,
     tenants: BTreeMap<String, TenantSpec>,
     defaults: TenantSpec,
     global: rwgate_wire::Limits,
     known: HashSet<String>,
-}
-
-impl std::fmt::Debug for TenancyState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TenancyState")
-            .field("cfg", &self.cfg)
-            .field("tokens", &format_args!("<{} redacted>", self.tokens.len()))
-            .field("tenants", &self.tenants.keys())
-            .finish_non_exhaustive()
-    }
 }
 
 impl TenancyState {
@@ -92,7 +86,7 @@ impl TenancyState {
         defaults: &TenantSpec,
         global: rwgate_wire::Limits,
     ) -> Result<TenancyState, String> {
-        let mut tokens: HashMap<String, TokenSpec> = t.tokens.clone().into_iter().collect();
+        let mut tokens: HashMap<Token, TokenSpec> = t.tokens.clone().into_iter().collect();
         if let Some(path) = &t.tokens_file {
             for (token, spec) in config::read_tokens_file(path)? {
                 validate_tenant(spec.tenant()).map_err(|e| format!("{}: {e}", path.display()))?;
