@@ -54,6 +54,7 @@ pub struct Report {
     pub acked_by_series: BTreeMap<String, u64>,
 }
 
+/// Counters the workers share.
 struct Shared {
     next: AtomicU64,
     scheduled: AtomicU64,
@@ -64,6 +65,56 @@ struct Shared {
     acked_payloads: Vec<AtomicU64>,
     status: std::sync::Mutex<BTreeMap<u16, u64>>,
     first_error: std::sync::Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn new(payloads: usize) -> Shared {
+        Shared {
+            next: AtomicU64::new(0),
+            scheduled: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            acked: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            acked_payloads: (0..payloads).map(|_| AtomicU64::new(0)).collect(),
+            status: Default::default(),
+            first_error: Default::default(),
+        }
+    }
+
+    /// Counts one answered or failed request for payload `idx`.
+    fn record(&self, idx: usize, samples: u64, answer: Result<reqwest::StatusCode, String>) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.sent.fetch_add(samples, Ordering::Relaxed);
+        match answer {
+            Ok(code) => {
+                if code.is_success() {
+                    self.acked.fetch_add(samples, Ordering::Relaxed);
+                    self.acked_payloads[idx].fetch_add(1, Ordering::Relaxed);
+                }
+                *lock(&self.status).entry(code.as_u16()).or_insert(0) += 1;
+            }
+            Err(e) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                lock(&self.first_error).get_or_insert(e);
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// When a run starts and stops.
+#[derive(Clone, Copy)]
+struct Clock {
+    start: Instant,
+    end: Option<Instant>,
+}
+
+fn latency_histogram() -> Histogram<u64> {
+    Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds")
 }
 
 /// Sends `payloads` to `url` as `w` says. `progress` draws a progress line on stderr.
@@ -83,164 +134,142 @@ pub async fn run(
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap_or_default();
-    let shared = Arc::new(Shared {
-        next: AtomicU64::new(0),
-        scheduled: AtomicU64::new(0),
-        requests: AtomicU64::new(0),
-        sent: AtomicU64::new(0),
-        acked: AtomicU64::new(0),
-        errors: AtomicU64::new(0),
-        acked_payloads: payloads.iter().map(|_| AtomicU64::new(0)).collect(),
-        status: Default::default(),
-        first_error: Default::default(),
-    });
+    let shared = Arc::new(Shared::new(payloads.len()));
     let start = Instant::now();
-    let end = w.duration.map(|d| start + d);
-    let bar = progress.then(|| {
-        let b = indicatif::ProgressBar::new_spinner();
-        b.enable_steady_tick(Duration::from_millis(200));
-        b
-    });
-    let ticker = bar.clone().map(|b| {
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                let secs = start.elapsed().as_secs_f64().max(1e-9);
-                let sent = shared.sent.load(Ordering::Relaxed);
-                let acked = shared.acked.load(Ordering::Relaxed);
-                b.set_message(format!(
-                    "{:.1}s sent {sent} samples ({:.0}/s), acked {acked} ({:.0}/s), errors {}",
-                    secs,
-                    sent as f64 / secs,
-                    acked as f64 / secs,
-                    shared.errors.load(Ordering::Relaxed)
-                ));
-            }
-        })
-    });
+    let clock = Clock {
+        start,
+        end: w.duration.map(|d| start + d),
+    };
+    let bar = progress.then(|| progress_bar(shared.clone(), start));
 
-    let mut workers = Vec::new();
-    for _ in 0..w.concurrency.max(1) {
-        let (shared, payloads, client, w, url) = (
-            shared.clone(),
-            payloads.clone(),
-            client.clone(),
-            w.clone(),
-            url.to_string(),
-        );
-        workers.push(tokio::spawn(async move {
-            let mut hist =
-                Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
-            loop {
-                let n = shared.next.fetch_add(1, Ordering::Relaxed);
-                if w.requests.is_some_and(|limit| n >= limit)
-                    || end.is_some_and(|e| Instant::now() >= e)
-                {
-                    break;
-                }
-                let idx = (n % payloads.len() as u64) as usize;
-                let p = &payloads[idx];
-                if w.rate > 0.0 {
-                    let at =
-                        shared.scheduled.fetch_add(p.samples, Ordering::Relaxed) as f64 / w.rate;
-                    let due = start + Duration::from_secs_f64(at);
-                    if end.is_some_and(|e| due >= e) {
-                        break;
-                    }
-                    tokio::time::sleep_until(due.into()).await;
-                }
-                let tenant = &w.tenants[p.tenant];
-                let mut req = client
-                    .post(&url)
-                    .header("Content-Encoding", "snappy")
-                    .header(
-                        "X-Prometheus-Remote-Write-Version",
-                        if w.protocol == Proto::V2 {
-                            "2.0.0"
-                        } else {
-                            "0.1.0"
-                        },
-                    )
-                    .header(
-                        "Content-Type",
-                        match w.protocol {
-                            Proto::V1 => rwgate_wire::Protocol::V1.content_type(),
-                            Proto::V2 => rwgate_wire::Protocol::V2.content_type(),
-                        },
-                    );
-                req = match w.token_of(tenant) {
-                    Some(token) => req.bearer_auth(token),
-                    None => req.header(w.tenant_header.as_str(), tenant.as_str()),
-                };
-                let t0 = Instant::now();
-                let result = req.body(p.body.clone()).send().await;
-                shared.requests.fetch_add(1, Ordering::Relaxed);
-                shared.sent.fetch_add(p.samples, Ordering::Relaxed);
-                match result {
-                    Ok(resp) => {
-                        let code = resp.status();
-                        let _ = resp.bytes().await;
-                        let _ = hist.record(t0.elapsed().as_micros().max(1) as u64);
-                        if code.is_success() {
-                            shared.acked.fetch_add(p.samples, Ordering::Relaxed);
-                            shared.acked_payloads[idx].fetch_add(1, Ordering::Relaxed);
-                        }
-                        *shared
-                            .status
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .entry(code.as_u16())
-                            .or_insert(0) += 1;
-                    }
-                    Err(e) => {
-                        shared.errors.fetch_add(1, Ordering::Relaxed);
-                        let mut first =
-                            shared.first_error.lock().unwrap_or_else(|e| e.into_inner());
-                        first.get_or_insert_with(|| e.to_string());
-                    }
-                }
-            }
-            hist
-        }));
-    }
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
+    let workers: Vec<_> = (0..w.concurrency.max(1))
+        .map(|_| {
+            let (shared, payloads, client, w, url) = (
+                shared.clone(),
+                payloads.clone(),
+                client.clone(),
+                w.clone(),
+                url.to_string(),
+            );
+            tokio::spawn(async move { worker(&w, &payloads, &client, &url, &shared, clock).await })
+        })
+        .collect();
+    let mut hist = latency_histogram();
     for wk in workers {
         if let Ok(h) = wk.await {
             let _ = hist.add(h);
         }
     }
-    if let Some(t) = ticker {
-        t.abort();
+    if let Some((bar, ticker)) = bar {
+        ticker.abort();
+        bar.finish_and_clear();
     }
-    if let Some(b) = bar {
-        b.finish_and_clear();
+    let mut report = report(&shared, &hist, start.elapsed().as_secs_f64());
+    report.generator_cpu_seconds = crate::proc::cpu_seconds("self").unwrap_or(0.0) - cpu_start;
+    if track_acks {
+        report.acked_by_series = acked_by_series(w, &payloads, &shared);
     }
-    let seconds = start.elapsed().as_secs_f64();
+    report
+}
+
+/// A spinner on stderr, updated every 500ms until the ticker task is aborted.
+fn progress_bar(
+    shared: Arc<Shared>,
+    start: Instant,
+) -> (indicatif::ProgressBar, tokio::task::JoinHandle<()>) {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let b = bar.clone();
+    let ticker = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let secs = start.elapsed().as_secs_f64().max(1e-9);
+            let sent = shared.sent.load(Ordering::Relaxed);
+            let acked = shared.acked.load(Ordering::Relaxed);
+            b.set_message(format!(
+                "{:.1}s sent {sent} samples ({:.0}/s), acked {acked} ({:.0}/s), errors {}",
+                secs,
+                sent as f64 / secs,
+                acked as f64 / secs,
+                shared.errors.load(Ordering::Relaxed)
+            ));
+        }
+    });
+    (bar, ticker)
+}
+
+/// One sender: takes the next payload, waits for its slot when a rate is set, sends
+/// it, and records the answer, until the request count or the duration runs out.
+async fn worker(
+    w: &Workload,
+    payloads: &[Payload],
+    client: &reqwest::Client,
+    url: &str,
+    shared: &Shared,
+    clock: Clock,
+) -> Histogram<u64> {
+    let mut hist = latency_histogram();
+    loop {
+        let n = shared.next.fetch_add(1, Ordering::Relaxed);
+        if w.requests.is_some_and(|limit| n >= limit)
+            || clock.end.is_some_and(|e| Instant::now() >= e)
+        {
+            break;
+        }
+        let idx = (n % payloads.len() as u64) as usize;
+        let p = &payloads[idx];
+        if w.rate > 0.0 {
+            let at = shared.scheduled.fetch_add(p.samples, Ordering::Relaxed) as f64 / w.rate;
+            let due = clock.start + Duration::from_secs_f64(at);
+            if clock.end.is_some_and(|e| due >= e) {
+                break;
+            }
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let t0 = Instant::now();
+        let answer = match request(client, url, w, p).send().await {
+            Ok(resp) => {
+                let code = resp.status();
+                let _ = resp.bytes().await;
+                let _ = hist.record(t0.elapsed().as_micros().max(1) as u64);
+                Ok(code)
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        shared.record(idx, p.samples, answer);
+    }
+    hist
+}
+
+/// The remote-write request for payload `p`, with its tenant's token or header.
+fn request(
+    client: &reqwest::Client,
+    url: &str,
+    w: &Workload,
+    p: &Payload,
+) -> reqwest::RequestBuilder {
+    let (version, protocol) = match w.protocol {
+        Proto::V1 => ("0.1.0", rwgate_wire::Protocol::V1),
+        Proto::V2 => ("2.0.0", rwgate_wire::Protocol::V2),
+    };
+    let req = client
+        .post(url)
+        .header("Content-Encoding", "snappy")
+        .header("X-Prometheus-Remote-Write-Version", version)
+        .header("Content-Type", protocol.content_type());
+    let tenant = &w.tenants[p.tenant];
+    let req = match w.token_of(tenant) {
+        Some(token) => req.bearer_auth(token),
+        None => req.header(w.tenant_header.as_str(), tenant.as_str()),
+    };
+    req.body(p.body.clone())
+}
+
+/// The report from the shared counters and the merged latency histogram.
+fn report(shared: &Shared, hist: &Histogram<u64>, seconds: f64) -> Report {
     let ms = |v: u64| v as f64 / 1000.0;
     let sent = shared.sent.load(Ordering::Relaxed);
     let acked = shared.acked.load(Ordering::Relaxed);
-    let mut acked_by_series = BTreeMap::new();
-    if track_acks {
-        for (p, n) in payloads.iter().zip(&shared.acked_payloads) {
-            let n = n.load(Ordering::Relaxed);
-            for id in &p.ids {
-                *acked_by_series
-                    .entry(format!("{}/{id}", w.tenants[p.tenant]))
-                    .or_insert(0) += n * w.samples_per_series as u64;
-            }
-        }
-    }
-    let status = shared
-        .status
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    let first_error = shared
-        .first_error
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
     Report {
         seconds,
         requests: shared.requests.load(Ordering::Relaxed),
@@ -248,18 +277,31 @@ pub async fn run(
         samples_acked: acked,
         sent_per_second: sent as f64 / seconds.max(1e-9),
         acked_per_second: acked as f64 / seconds.max(1e-9),
-        status,
+        status: lock(&shared.status).clone(),
         errors: shared.errors.load(Ordering::Relaxed),
-        first_error,
+        first_error: lock(&shared.first_error).clone(),
         latency_ms: Latency {
             p50: ms(hist.value_at_quantile(0.5)),
             p90: ms(hist.value_at_quantile(0.9)),
             p99: ms(hist.value_at_quantile(0.99)),
             max: ms(hist.max()),
         },
-        generator_cpu_seconds: crate::proc::cpu_seconds("self").unwrap_or(0.0) - cpu_start,
-        acked_by_series,
+        generator_cpu_seconds: 0.0,
+        acked_by_series: BTreeMap::new(),
     }
+}
+
+/// Samples acknowledged per `tenant/series id`.
+fn acked_by_series(w: &Workload, payloads: &[Payload], shared: &Shared) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for (p, n) in payloads.iter().zip(&shared.acked_payloads) {
+        let n = n.load(Ordering::Relaxed);
+        for id in &p.ids {
+            *out.entry(format!("{}/{id}", w.tenants[p.tenant]))
+                .or_insert(0) += n * w.samples_per_series as u64;
+        }
+    }
+    out
 }
 
 impl Report {
