@@ -18,6 +18,15 @@ use crate::receiver::{DevReceiver, series_key};
 use rwgate_gateway::config::Config;
 use rwgate_gateway::server::Gateway;
 
+/// The demo's two tenants: name, the tenant header it sends, and its protocol.
+const TENANTS: [(&str, &str, Protocol); 2] = [
+    ("tenant-a", "THANOS-TENANT", Protocol::V1),
+    ("tenant-b", "X-Scope-OrgID", Protocol::V2),
+];
+
+/// Replication factor of the demo's gateway.
+const RF: usize = 2;
+
 /// Runs the demo and returns its report; `Err` when any series is misplaced.
 pub async fn run(series_per_tenant: usize, requests: usize) -> Result<String, String> {
     let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
@@ -35,61 +44,115 @@ pub async fn run(series_per_tenant: usize, requests: usize) -> Result<String, St
         {"hashring": "default", "endpoints": [urls[1], urls[2]]},
     ])
     .to_string();
-    let dir = std::env::temp_dir().join(format!("rwgate-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let path = dir.join("hashrings.json");
-    std::fs::write(&path, &hashrings).map_err(|e| e.to_string())?;
-
-    let mut cfg = Config {
-        hashrings: Some(path.clone()),
-        replication_factor: 2,
-        listen: loopback,
-        admin_listen: loopback,
-        ..Config::default()
-    };
-    cfg.forward.deadline = Duration::from_secs(3);
-    let cfg = cfg.validate().map_err(|e| e.to_string())?;
-    let opts = cfg.ring_options();
-    let gateway = Gateway::new(cfg).map_err(|e| e.to_string())?;
-    let listener = tokio::net::TcpListener::bind(loopback)
-        .await
+    let dir = tempfile::Builder::new()
+        .prefix("rwgate-demo-")
+        .tempdir()
         .map_err(|e| e.to_string())?;
-    let admin = std::net::TcpListener::bind(loopback).map_err(|e| e.to_string())?;
-    let (addr, admin_addr) = (
-        listener.local_addr().map_err(|e| e.to_string())?,
-        admin.local_addr().map_err(|e| e.to_string())?,
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(gateway.serve(listener, admin, async {
-        let _ = stopped.await;
-    }));
+    let path = dir.path().join("hashrings.json");
+    std::fs::write(&path, &hashrings).map_err(|e| e.to_string())?;
+    let gw = RunningGateway::start(&path).await?;
 
     let mut report = String::new();
     let _ = writeln!(
         report,
-        "rwgate demo: gateway on http://{addr}/api/v1/receive, admin on http://{admin_addr}"
+        "rwgate demo: gateway on http://{}/api/v1/receive, admin on http://{}",
+        gw.addr, gw.admin_addr
     );
     for (i, u) in urls.iter().enumerate() {
         let _ = writeln!(report, "  receiver-{i}: {u}");
     }
     let _ = writeln!(
         report,
-        "  hashrings.json: {}\n  replication factor 2, write quorum 1\n",
+        "  hashrings.json: {}\n  replication factor {RF}, write quorum 1\n",
         path.display()
     );
 
     rwgate_gateway::tls::install_crypto_provider();
     let client = reqwest::Client::new();
-    let tenants = [
-        ("tenant-a", "THANOS-TENANT", Protocol::V1),
-        ("tenant-b", "X-Scope-OrgID", Protocol::V2),
-    ];
+    send_traffic(&client, &gw, series_per_tenant, requests, &mut report).await?;
+    tally(&receivers, &mut report);
+    let rings =
+        Hashrings::from_json(hashrings.as_bytes(), &gw.ring_options).map_err(|e| e.to_string())?;
+    let (checked, misplaced) = check_placement(rings, &receivers, series_per_tenant, requests)?;
+    let _ = writeln!(
+        report,
+        "\nplacement check: {checked} series x 3 receivers, {misplaced} mismatches against `rwgate ring lookup`"
+    );
+    metrics_excerpt(&client, &gw, &mut report).await;
+    gw.stop().await;
+    if misplaced == 0 {
+        Ok(report)
+    } else {
+        Err(report)
+    }
+}
+
+/// The gateway of the demo, serving on loopback until stopped.
+struct RunningGateway {
+    addr: std::net::SocketAddr,
+    admin_addr: std::net::SocketAddr,
+    ring_options: rwgate_ring::BuildOptions,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<(), rwgate_gateway::server::StartError>>,
+}
+
+impl RunningGateway {
+    /// Starts the gateway on `hashrings` with replication factor [`RF`].
+    async fn start(hashrings: &std::path::Path) -> Result<RunningGateway, String> {
+        let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut cfg = Config {
+            hashrings: Some(hashrings.to_path_buf()),
+            replication_factor: RF,
+            listen: loopback,
+            admin_listen: loopback,
+            ..Config::default()
+        };
+        cfg.forward.deadline = Duration::from_secs(3);
+        let cfg = cfg.validate().map_err(|e| e.to_string())?;
+        let ring_options = cfg.ring_options();
+        let gateway = Gateway::new(cfg).map_err(|e| e.to_string())?;
+        let listener = tokio::net::TcpListener::bind(loopback)
+            .await
+            .map_err(|e| e.to_string())?;
+        let admin = std::net::TcpListener::bind(loopback).map_err(|e| e.to_string())?;
+        let (addr, admin_addr) = (
+            listener.local_addr().map_err(|e| e.to_string())?,
+            admin.local_addr().map_err(|e| e.to_string())?,
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(gateway.serve(listener, admin, async {
+            let _ = stopped.await;
+        }));
+        Ok(RunningGateway {
+            addr,
+            admin_addr,
+            ring_options,
+            stop,
+            server,
+        })
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.server.await;
+    }
+}
+
+/// Sends `requests` requests of `series` series for each tenant and reports the
+/// statuses.
+async fn send_traffic(
+    client: &reqwest::Client,
+    gw: &RunningGateway,
+    series: usize,
+    requests: usize,
+    report: &mut String,
+) -> Result<(), String> {
     let mut statuses = std::collections::BTreeMap::new();
-    for (tenant, header, protocol) in tenants {
+    for (tenant, header, protocol) in TENANTS {
         for r in 0..requests {
-            let body = request_body(tenant, series_per_tenant, r as i64, protocol)?;
+            let body = request_body(tenant, series, r as i64, protocol)?;
             let resp = client
-                .post(format!("http://{addr}/api/v1/receive"))
+                .post(format!("http://{}/api/v1/receive", gw.addr))
                 .header("Content-Type", protocol.content_type())
                 .header("Content-Encoding", "snappy")
                 .header(header, tenant)
@@ -108,7 +171,11 @@ pub async fn run(series_per_tenant: usize, requests: usize) -> Result<String, St
             "sent {n} {proto} requests for {tenant}: HTTP {status}"
         );
     }
+    Ok(())
+}
 
+/// The table of what each receiver got, per tenant.
+fn tally(receivers: &[DevReceiver], report: &mut String) {
     let _ = writeln!(
         report,
         "\nwhat arrived where (series counted once per request):"
@@ -129,16 +196,24 @@ pub async fn run(series_per_tenant: usize, requests: usize) -> Result<String, St
             );
         }
     }
+}
 
-    // Check every series against the ring.
-    let rings = Hashrings::from_json(hashrings.as_bytes(), &opts).map_err(|e| e.to_string())?;
+/// Checks every series against the ring: each of its [`RF`] replicas got all
+/// `requests` samples, and no other receiver got any. Returns (series checked,
+/// mismatches).
+fn check_placement(
+    rings: Hashrings,
+    receivers: &[DevReceiver],
+    series: usize,
+    requests: usize,
+) -> Result<(usize, usize), String> {
     let handle = Arc::new(RingHandle::with(rings));
     let rings = handle.load().ok_or("ring not loaded")?;
     let mut misplaced = 0usize;
     let mut checked = 0usize;
-    for (tenant, _, _) in tenants {
+    for (tenant, _, _) in TENANTS {
         let ring = rings.for_tenant(tenant).ok_or("no ring")?;
-        for s in 0..series_per_tenant {
+        for s in 0..series {
             let labels = series_labels(tenant, s);
             let refs: Vec<(&str, &str)> = labels
                 .iter()
@@ -150,50 +225,40 @@ pub async fn run(series_per_tenant: usize, requests: usize) -> Result<String, St
                 refs.iter().map(|(a, b)| (a.as_bytes(), b.as_bytes())),
                 &mut buf,
             );
-            let want: Vec<&str> = (0..2)
+            let want: Vec<&str> = (0..RF)
                 .map(|n| ring.endpoints()[ring.replica(hash, n)].url.as_str())
                 .collect();
             let key = series_key(tenant, &refs);
-            for r in &receivers {
-                let got = r.series_samples(key);
+            for r in receivers {
                 let expected = if want.contains(&r.url().as_str()) {
                     requests as u64
                 } else {
                     0
                 };
-                if got != expected {
+                if r.series_samples(key) != expected {
                     misplaced += 1;
                 }
             }
             checked += 1;
         }
     }
-    let _ = writeln!(
-        report,
-        "\nplacement check: {checked} series x 3 receivers, {misplaced} mismatches against `rwgate ring lookup`"
-    );
-    if let Ok(resp) = client
-        .get(format!("http://{admin_addr}/metrics"))
-        .send()
-        .await
-        && let Ok(text) = resp.text().await
-    {
-        let _ = writeln!(report, "\nfrom http://{admin_addr}/metrics:");
-        for line in text.lines().filter(|l| {
-            (l.starts_with("rwgate_requests_total")
-                || l.starts_with("rwgate_received_samples_total"))
-                && !l.starts_with('#')
-        }) {
-            let _ = writeln!(report, "  {line}");
-        }
-    }
-    let _ = stop.send(());
-    let _ = server.await;
-    let _ = std::fs::remove_dir_all(&dir);
-    if misplaced == 0 {
-        Ok(report)
-    } else {
-        Err(report)
+    Ok((checked, misplaced))
+}
+
+/// The request and sample counters from the gateway's `/metrics`.
+async fn metrics_excerpt(client: &reqwest::Client, gw: &RunningGateway, report: &mut String) {
+    let url = format!("http://{}/metrics", gw.admin_addr);
+    let Ok(resp) = client.get(&url).send().await else {
+        return;
+    };
+    let Ok(text) = resp.text().await else {
+        return;
+    };
+    let _ = writeln!(report, "\nfrom {url}:");
+    for line in text.lines().filter(|l| {
+        l.starts_with("rwgate_requests_total") || l.starts_with("rwgate_received_samples_total")
+    }) {
+        let _ = writeln!(report, "  {line}");
     }
 }
 
