@@ -14,129 +14,135 @@ pub struct SelectorError {
 /// Labels in the order written (a metric name before the braces comes first as
 /// `__name__`).
 pub fn parse(input: &str) -> Result<Vec<(String, String)>, SelectorError> {
-    let b = input.trim().as_bytes();
-    let mut i = 0;
+    let mut c = Cursor {
+        b: input.trim().as_bytes(),
+        i: 0,
+    };
     let mut labels = Vec::new();
-    let ident = |i: &mut usize, metric: bool| {
-        let start = *i;
-        while *i < b.len()
-            && (b[*i].is_ascii_alphanumeric() || b[*i] == b'_' || (metric && b[*i] == b':'))
-        {
-            *i += 1;
-        }
-        String::from_utf8_lossy(&b[start..*i]).into_owned()
-    };
-    let skip_ws = |i: &mut usize| {
-        while *i < b.len() && b[*i].is_ascii_whitespace() {
-            *i += 1;
-        }
-    };
-    let name = ident(&mut i, true);
+    let name = c.ident(true);
     if !name.is_empty() {
         labels.push(("__name__".to_string(), name));
     }
-    if i == b.len() {
-        return if labels.is_empty() {
-            Err(SelectorError {
-                at: 0,
-                what: "a metric name or '{'",
-            })
-        } else {
-            Ok(labels)
+    if c.at_end() {
+        return match labels.is_empty() {
+            true => Err(c.error_at(0, "a metric name or '{'")),
+            false => Ok(labels),
         };
     }
-    if b[i] != b'{' {
-        return Err(SelectorError { at: i, what: "'{'" });
-    }
-    i += 1;
+    c.expect(b'{', "'{'")?;
     loop {
-        skip_ws(&mut i);
-        if i < b.len() && b[i] == b'}' {
-            i += 1;
+        c.skip_ws();
+        if c.eat(b'}') {
             break;
         }
-        let name = ident(&mut i, false);
+        labels.push(c.matcher()?);
+        c.skip_ws();
+        match c.peek() {
+            Some(b',') => c.i += 1,
+            Some(b'}') => {}
+            _ => return Err(c.error("',' or '}'")),
+        }
+    }
+    if !c.at_end() {
+        return Err(c.error("end of input"));
+    }
+    if labels.is_empty() {
+        return Err(c.error_at(0, "at least one label"));
+    }
+    Ok(labels)
+}
+
+/// A position in the selector being parsed.
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Cursor<'_> {
+    fn at_end(&self) -> bool {
+        self.i >= self.b.len()
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn error(&self, what: &'static str) -> SelectorError {
+        self.error_at(self.i, what)
+    }
+
+    fn error_at(&self, at: usize, what: &'static str) -> SelectorError {
+        SelectorError { at, what }
+    }
+
+    /// Consumes `byte` if it is next.
+    fn eat(&mut self, byte: u8) -> bool {
+        let found = self.peek() == Some(byte);
+        self.i += usize::from(found);
+        found
+    }
+
+    fn expect(&mut self, byte: u8, what: &'static str) -> Result<(), SelectorError> {
+        self.eat(byte).then_some(()).ok_or_else(|| self.error(what))
+    }
+
+    fn skip_ws(&mut self) {
+        while self.peek().is_some_and(|c| c.is_ascii_whitespace()) {
+            self.i += 1;
+        }
+    }
+
+    /// A label name, or a metric name (which may also hold ':'); empty when none.
+    fn ident(&mut self, metric: bool) -> String {
+        let start = self.i;
+        while self
+            .peek()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_' || (metric && c == b':'))
+        {
+            self.i += 1;
+        }
+        String::from_utf8_lossy(&self.b[start..self.i]).into_owned()
+    }
+
+    /// `name="value"`.
+    fn matcher(&mut self) -> Result<(String, String), SelectorError> {
+        let name = self.ident(false);
         if name.is_empty() {
-            return Err(SelectorError {
-                at: i,
-                what: "a label name",
-            });
+            return Err(self.error("a label name"));
         }
-        skip_ws(&mut i);
-        if i >= b.len() || b[i] != b'=' {
-            return Err(SelectorError {
-                at: i,
-                what: "'=' (only equality matchers name a series)",
-            });
-        }
-        i += 1;
-        skip_ws(&mut i);
-        if i >= b.len() || b[i] != b'"' {
-            return Err(SelectorError {
-                at: i,
-                what: "a double-quoted value",
-            });
-        }
-        i += 1;
+        self.skip_ws();
+        self.expect(b'=', "'=' (only equality matchers name a series)")?;
+        self.skip_ws();
+        Ok((name, self.quoted()?))
+    }
+
+    /// A double-quoted value with PromQL's escapes.
+    fn quoted(&mut self) -> Result<String, SelectorError> {
+        self.expect(b'"', "a double-quoted value")?;
         let mut value = Vec::new();
         loop {
-            match b.get(i) {
-                None => {
-                    return Err(SelectorError {
-                        at: i,
-                        what: "a closing '\"'",
-                    });
-                }
+            match self.peek() {
+                None => return Err(self.error("a closing '\"'")),
                 Some(b'"') => {
-                    i += 1;
-                    break;
+                    self.i += 1;
+                    return Ok(String::from_utf8_lossy(&value).into_owned());
                 }
                 Some(b'\\') => {
-                    match b.get(i + 1) {
+                    match self.b.get(self.i + 1) {
                         Some(b'n') => value.push(b'\n'),
                         Some(b't') => value.push(b'\t'),
                         Some(&c @ (b'\\' | b'"')) => value.push(c),
-                        _ => {
-                            return Err(SelectorError {
-                                at: i,
-                                what: "a known escape (\\\\, \\\", \\n, \\t)",
-                            });
-                        }
+                        _ => return Err(self.error("a known escape (\\\\, \\\", \\n, \\t)")),
                     }
-                    i += 2;
+                    self.i += 2;
                 }
-                Some(&c) => {
+                Some(c) => {
                     value.push(c);
-                    i += 1;
+                    self.i += 1;
                 }
             }
         }
-        labels.push((name, String::from_utf8_lossy(&value).into_owned()));
-        skip_ws(&mut i);
-        match b.get(i) {
-            Some(b',') => i += 1,
-            Some(b'}') => {}
-            _ => {
-                return Err(SelectorError {
-                    at: i,
-                    what: "',' or '}'",
-                });
-            }
-        }
     }
-    if i != b.len() {
-        return Err(SelectorError {
-            at: i,
-            what: "end of input",
-        });
-    }
-    if labels.is_empty() {
-        return Err(SelectorError {
-            at: 0,
-            what: "at least one label",
-        });
-    }
-    Ok(labels)
 }
 
 #[cfg(test)]
