@@ -250,76 +250,13 @@ fn build_one(
     opts: &BuildOptions,
 ) -> Result<Hashring, Vec<String>> {
     let name = spec.display_name(index);
-    let mut problems = Vec::new();
     let algorithm = spec.algorithm.unwrap_or(opts.default_algorithm);
     let rf = opts.replication_factor;
-    if spec.endpoints.is_empty() {
-        problems.push(format!("hashring {name}: no endpoints"));
-    } else if spec.endpoints.len() < rf {
-        problems.push(format!(
-            "hashring {name}: replication factor {rf} needs at least {rf} endpoints, it has {}",
-            spec.endpoints.len()
-        ));
-    }
-    let mut seen = HashSet::new();
-    for e in &spec.endpoints {
-        if e.address.is_empty() {
-            problems.push(format!("hashring {name}: an endpoint has an empty address"));
-        } else if !seen.insert(e.address.as_str()) {
-            problems.push(format!(
-                "hashring {name}: endpoint {:?} is listed twice",
-                e.address
-            ));
-        }
-    }
-    let mut az_sizes: BTreeMap<&str, usize> = BTreeMap::new();
-    for e in &spec.endpoints {
-        *az_sizes.entry(e.az.as_str()).or_insert(0) += 1;
-    }
-    let has_az = spec.endpoints.iter().any(|e| !e.az.is_empty());
-    match algorithm {
-        Algorithm::Hashmod if has_az => problems.push(format!(
-            "hashring {name}: Hashmod algorithm does not support AZ aware hashring configuration. Either use Ketama or remove AZ configuration."
-        )),
-        Algorithm::Ketama
-            if az_sizes.len() > 1 && spec.endpoints.len() >= rf && !config::az_layout_places(&az_sizes, rf) =>
-        {
-            let layout: Vec<String> = az_sizes.iter().map(|(az, n)| format!("{az:?}: {n}")).collect();
-            problems.push(format!(
-                "hashring {name}: availability zones ({}) cannot hold {rf} replicas spread evenly (a Thanos router hangs on this layout); add endpoints to the small zones or lower the replication factor",
-                layout.join(", ")
-            ));
-        }
-        _ => {}
-    }
-    if let Some(shuffle) = &spec.shuffle_sharding_config
-        && shuffle
-            .get("shard_size")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0)
-            > 0
-    {
-        problems.push(format!(
-            "hashring {name}: shuffle_sharding_config is not supported by rwgate; remove it to keep Thanos-identical placement"
-        ));
-    }
-    let matcher = if spec.tenants.is_empty() {
-        Matcher::Everyone
-    } else {
-        match spec.tenant_matcher_type {
-            MatcherType::Exact => Matcher::Exact(spec.tenants.iter().cloned().collect()),
-            MatcherType::Glob => {
-                let mut patterns = Vec::new();
-                for t in &spec.tenants {
-                    match glob::Pattern::new(t) {
-                        Ok(p) => patterns.push(p),
-                        Err(e) => problems.push(format!("hashring {name}: bad glob {t:?}: {e}")),
-                    }
-                }
-                Matcher::Glob(patterns)
-            }
-        }
-    };
+    let mut problems = Vec::new();
+    check_endpoints(&name, spec, rf, &mut problems);
+    check_zones(&name, spec, algorithm, rf, &mut problems);
+    check_shuffle_sharding(&name, spec, &mut problems);
+    let matcher = tenant_matcher(&name, spec, &mut problems);
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -349,4 +286,92 @@ fn build_one(
         replication_factor: rf,
         external_labels: spec.external_labels.clone(),
     })
+}
+
+/// Enough endpoints for the replication factor, none empty, none listed twice.
+fn check_endpoints(name: &str, spec: &HashringSpec, rf: usize, problems: &mut Vec<String>) {
+    if spec.endpoints.is_empty() {
+        problems.push(format!("hashring {name}: no endpoints"));
+    } else if spec.endpoints.len() < rf {
+        problems.push(format!(
+            "hashring {name}: replication factor {rf} needs at least {rf} endpoints, it has {}",
+            spec.endpoints.len()
+        ));
+    }
+    let mut seen = HashSet::new();
+    for e in &spec.endpoints {
+        if e.address.is_empty() {
+            problems.push(format!("hashring {name}: an endpoint has an empty address"));
+        } else if !seen.insert(e.address.as_str()) {
+            problems.push(format!(
+                "hashring {name}: endpoint {:?} is listed twice",
+                e.address
+            ));
+        }
+    }
+}
+
+/// Zones only with ketama, and in a layout that can hold `rf` replicas spread evenly.
+fn check_zones(
+    name: &str,
+    spec: &HashringSpec,
+    algorithm: Algorithm,
+    rf: usize,
+    problems: &mut Vec<String>,
+) {
+    let mut az_sizes: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in &spec.endpoints {
+        *az_sizes.entry(e.az.as_str()).or_insert(0) += 1;
+    }
+    let has_az = spec.endpoints.iter().any(|e| !e.az.is_empty());
+    match algorithm {
+        Algorithm::Hashmod if has_az => problems.push(format!(
+            "hashring {name}: Hashmod algorithm does not support AZ aware hashring configuration. Either use Ketama or remove AZ configuration."
+        )),
+        Algorithm::Ketama
+            if az_sizes.len() > 1 && spec.endpoints.len() >= rf && !config::az_layout_places(&az_sizes, rf) =>
+        {
+            let layout: Vec<String> = az_sizes.iter().map(|(az, n)| format!("{az:?}: {n}")).collect();
+            problems.push(format!(
+                "hashring {name}: availability zones ({}) cannot hold {rf} replicas spread evenly (a Thanos router hangs on this layout); add endpoints to the small zones or lower the replication factor",
+                layout.join(", ")
+            ));
+        }
+        _ => {}
+    }
+}
+
+/// Shuffle sharding is refused (placement would differ from a Thanos router's).
+fn check_shuffle_sharding(name: &str, spec: &HashringSpec, problems: &mut Vec<String>) {
+    if let Some(shuffle) = &spec.shuffle_sharding_config
+        && shuffle
+            .get("shard_size")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0)
+            > 0
+    {
+        problems.push(format!(
+            "hashring {name}: shuffle_sharding_config is not supported by rwgate; remove it to keep Thanos-identical placement"
+        ));
+    }
+}
+
+/// Which tenants the hashring takes: everyone, an exact list, or glob patterns.
+fn tenant_matcher(name: &str, spec: &HashringSpec, problems: &mut Vec<String>) -> Matcher {
+    if spec.tenants.is_empty() {
+        return Matcher::Everyone;
+    }
+    match spec.tenant_matcher_type {
+        MatcherType::Exact => Matcher::Exact(spec.tenants.iter().cloned().collect()),
+        MatcherType::Glob => {
+            let mut patterns = Vec::new();
+            for t in &spec.tenants {
+                match glob::Pattern::new(t) {
+                    Ok(p) => patterns.push(p),
+                    Err(e) => problems.push(format!("hashring {name}: bad glob {t:?}: {e}")),
+                }
+            }
+            Matcher::Glob(patterns)
+        }
+    }
 }
