@@ -187,46 +187,8 @@ impl TenancyState {
         headers: &HeaderMap,
         peer: Option<&PeerIdentity>,
     ) -> Result<Identity, TenancyError> {
-        let unauthorized = |m: String| Err(TenancyError::Unauthorized(m));
-        let cert_tenant = match peer.filter(|p| p.has_cert) {
-            Some(p) => match &p.cert_tenant {
-                Some(t) if validate_tenant(t).is_ok() => Some(t.clone()),
-                Some(t) => {
-                    return unauthorized(format!(
-                        "client certificate {:?} {} is not a valid tenant name",
-                        self.cfg.cert_field,
-                        escape(t)
-                    ));
-                }
-                None => {
-                    return unauthorized(format!(
-                        "client certificate has no {:?} in its subject",
-                        self.cfg.cert_field
-                    ));
-                }
-            },
-            None => None,
-        };
-        let token = match headers.get(header::AUTHORIZATION) {
-            Some(v) => {
-                let v = v.as_bytes();
-                let Some(secret) = v
-                    .get(..7)
-                    .filter(|s| s.eq_ignore_ascii_case(b"bearer "))
-                    .map(|_| v[7..].trim_ascii())
-                else {
-                    return unauthorized("only bearer tokens are accepted in Authorization".into());
-                };
-                match std::str::from_utf8(secret)
-                    .ok()
-                    .and_then(|s| self.tokens.get(s))
-                {
-                    Some(spec) => Some(spec),
-                    None => return unauthorized("invalid bearer token".into()),
-                }
-            }
-            None => None,
-        };
+        let cert_tenant = self.cert_tenant(peer)?;
+        let token = self.token(headers)?;
         if let (Some(c), Some(t)) = (&cert_tenant, token)
             && c != t.tenant()
         {
@@ -235,24 +197,12 @@ impl TenancyState {
                 t.tenant()
             )));
         }
-        let (authed, auth) = match (&cert_tenant, token) {
-            (Some(c), _) => (Some(c.clone()), Auth::Certificate),
+        let (authed, auth) = match (cert_tenant, token) {
+            (Some(c), _) => (Some(c), Auth::Certificate),
             (None, Some(t)) => (Some(t.tenant().to_string()), Auth::Token),
             (None, None) => (None, Auth::None),
         };
-        let mut claimed = None;
-        for name in &self.headers {
-            if let Some(v) = headers.get(name) {
-                let s = std::str::from_utf8(v.as_bytes())
-                    .map_err(|_| {
-                        TenantError::BadChar(escape(&String::from_utf8_lossy(v.as_bytes())))
-                    })?
-                    .trim();
-                validate_tenant(s)?;
-                claimed = Some((name, s.to_string()));
-                break;
-            }
-        }
+        let claimed = self.claimed(headers)?;
         let tenant = match (authed, claimed) {
             (Some(a), Some((name, h))) if a != h => {
                 return Err(TenancyError::Forbidden(format!(
@@ -260,25 +210,7 @@ impl TenancyState {
                 )));
             }
             (Some(a), _) => a,
-            (None, claimed) => {
-                if self.cfg.require_auth {
-                    return unauthorized(
-                        "authentication required: a client certificate or a bearer token".into(),
-                    );
-                }
-                match claimed {
-                    Some((_, h)) if self.spec(&h).require_auth && self.tenants.contains_key(&h) => {
-                        return unauthorized(format!(
-                            "tenant {h} requires a client certificate or bearer token"
-                        ));
-                    }
-                    Some((_, h)) => h,
-                    None if self.cfg.require_tenant => {
-                        return unauthorized("no tenant: send a tenant header, a bearer token or a client certificate".into());
-                    }
-                    None => self.cfg.default_tenant.clone(),
-                }
-            }
+            (None, claimed) => self.unauthenticated(claimed.map(|(_, h)| h))?,
         };
         if !self.cfg.allow_unknown_tenants && !self.is_known(&tenant) {
             return Err(TenancyError::Forbidden(format!("unknown tenant {tenant}")));
@@ -293,6 +225,88 @@ impl TenancyState {
             auth,
             can_split,
         })
+    }
+
+    /// The tenant a verified client certificate names, if the peer presented one.
+    fn cert_tenant(&self, peer: Option<&PeerIdentity>) -> Result<Option<String>, TenancyError> {
+        let Some(p) = peer.filter(|p| p.has_cert) else {
+            return Ok(None);
+        };
+        match &p.cert_tenant {
+            Some(t) if validate_tenant(t).is_ok() => Ok(Some(t.clone())),
+            Some(t) => Err(TenancyError::Unauthorized(format!(
+                "client certificate {:?} {} is not a valid tenant name",
+                self.cfg.cert_field,
+                escape(t)
+            ))),
+            None => Err(TenancyError::Unauthorized(format!(
+                "client certificate has no {:?} in its subject",
+                self.cfg.cert_field
+            ))),
+        }
+    }
+
+    /// The grant of the bearer token in `Authorization`, if any; an unknown token or
+    /// another scheme is refused.
+    fn token(&self, headers: &HeaderMap) -> Result<Option<&TokenSpec>, TenancyError> {
+        let Some(v) = headers.get(header::AUTHORIZATION) else {
+            return Ok(None);
+        };
+        let v = v.as_bytes();
+        let secret = v
+            .get(..7)
+            .filter(|s| s.eq_ignore_ascii_case(b"bearer "))
+            .map(|_| v[7..].trim_ascii())
+            .ok_or_else(|| {
+                TenancyError::Unauthorized(
+                    "only bearer tokens are accepted in Authorization".into(),
+                )
+            })?;
+        std::str::from_utf8(secret)
+            .ok()
+            .and_then(|s| self.tokens.get(s))
+            .map(Some)
+            .ok_or_else(|| TenancyError::Unauthorized("invalid bearer token".into()))
+    }
+
+    /// The first configured tenant header present: its name and the tenant it claims.
+    fn claimed<'h>(
+        &'h self,
+        headers: &HeaderMap,
+    ) -> Result<Option<(&'h HeaderName, String)>, TenancyError> {
+        for name in &self.headers {
+            if let Some(v) = headers.get(name) {
+                let s = std::str::from_utf8(v.as_bytes())
+                    .map_err(|_| {
+                        TenantError::BadChar(escape(&String::from_utf8_lossy(v.as_bytes())))
+                    })?
+                    .trim();
+                validate_tenant(s)?;
+                return Ok(Some((name, s.to_string())));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The tenant of a request without certificate or token: the claimed one, or the
+    /// default, unless authentication is required (globally or by that tenant).
+    fn unauthenticated(&self, claimed: Option<String>) -> Result<String, TenancyError> {
+        let unauthorized = |m: String| Err(TenancyError::Unauthorized(m));
+        if self.cfg.require_auth {
+            return unauthorized(
+                "authentication required: a client certificate or a bearer token".into(),
+            );
+        }
+        match claimed {
+            Some(h) if self.spec(&h).require_auth && self.tenants.contains_key(&h) => unauthorized(
+                format!("tenant {h} requires a client certificate or bearer token"),
+            ),
+            Some(h) => Ok(h),
+            None if self.cfg.require_tenant => unauthorized(
+                "no tenant: send a tenant header, a bearer token or a client certificate".into(),
+            ),
+            None => Ok(self.cfg.default_tenant.clone()),
+        }
     }
 }
 

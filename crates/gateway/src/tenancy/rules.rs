@@ -41,8 +41,8 @@ pub struct Routed {
 pub type Refusal<'a> = (RuleReason, Option<String>, &'a str);
 
 /// Applies the tenant-label policy and each tenant's rules. Refused series are removed
-/// from the batch (recorded in its rejections, and reported to `on_refused`); a label
-/// naming another tenant under `reject` refuses the whole request.
+/// from the batch (recorded in [`Routed::refused`], and reported to `on_refused`); a
+/// label naming another tenant under `reject` refuses the whole request.
 pub fn route(
     state: &TenancyState,
     id: &Identity,
@@ -51,86 +51,41 @@ pub fn route(
 ) -> Result<Routed, super::TenancyError> {
     let cfg = state.settings();
     let label = cfg.tenant_label.as_bytes();
-    let own = id.tenant.as_bytes();
     let splitting = cfg.tenant_label_policy == LabelPolicy::Split && id.can_split;
-    let mut routed = Routed::default();
-
-    // Tenant of every series, as an index into `names`.
-    let mut names: Vec<String> = vec![id.tenant.clone()];
-    let mut tenant_of = vec![0u32; batch.len()];
-    let mut refused: Vec<Option<(RuleReason, String)>> = vec![None; batch.len()];
-
     if !splitting && cfg.tenant_label_policy != LabelPolicy::Overwrite {
         // reject, and split for requests that may not split: the label must agree.
-        if let Some(s) = batch
-            .iter()
-            .find(|s| s.label(label).is_some_and(|v| v != own))
-        {
-            let other = String::from_utf8_lossy(s.label(label).unwrap_or_default());
-            return Err(super::TenancyError::LabelMismatch(format!(
-                "series {} has {}={} but the request is for tenant {}; nothing was written",
-                s.describe(),
-                cfg.tenant_label,
-                escape(&other),
-                id.tenant
-            )));
-        }
+        require_agreement(&cfg.tenant_label, id, batch)?;
     }
+    let mut tenants = Tenants::of_request(id, batch.len());
     if splitting {
-        for i in 0..batch.len() {
-            let Some(v) = batch.series(i).label(label) else {
-                continue;
-            };
-            let t = match std::str::from_utf8(v)
-                .map_err(|_| ())
-                .and_then(|t| validate_tenant(t).map(|_| t).map_err(|_| ()))
-            {
-                Ok(t) => t.to_string(),
-                Err(()) => {
-                    let shown = escape(&String::from_utf8_lossy(v));
-                    refused[i] = Some((
-                        RuleReason::InvalidTenantLabel,
-                        format!("{shown} is not a valid tenant"),
-                    ));
-                    continue;
-                }
-            };
-            if !cfg.allow_unknown_tenants && !state.is_known(&t) {
-                refused[i] = Some((
-                    RuleReason::InvalidTenantLabel,
-                    format!("unknown tenant {t}"),
-                ));
-                continue;
-            }
-            tenant_of[i] = match names.iter().position(|n| *n == t) {
-                Some(k) => k as u32,
-                None => {
-                    names.push(t);
-                    (names.len() - 1) as u32
-                }
-            };
-        }
+        tenants.assign_from_labels(state, label, batch);
     }
-    if cfg.tenant_label_policy == LabelPolicy::Split {
+    let mut routed = Routed::default();
+    match cfg.tenant_label_policy {
         // Thanos' split mode: the label is gone before hashing, for every series.
-        for i in 0..batch.len() {
-            batch.set_label(i, label, None);
-        }
-    } else if cfg.tenant_label_policy == LabelPolicy::Overwrite {
-        for i in 0..batch.len() {
-            if batch.series(i).label(label).is_some_and(|v| v != own) {
-                batch.set_label(i, label, Some(own));
-                routed.overwritten += 1;
+        LabelPolicy::Split => {
+            for i in 0..batch.len() {
+                batch.set_label(i, label, None);
             }
         }
+        LabelPolicy::Overwrite => {
+            let own = id.tenant.as_bytes();
+            for i in 0..batch.len() {
+                if batch.series(i).label(label).is_some_and(|v| v != own) {
+                    batch.set_label(i, label, Some(own));
+                    routed.overwritten += 1;
+                }
+            }
+        }
+        LabelPolicy::Reject => {}
     }
 
     // Looked up once per tenant, not once per series.
-    let specs: Vec<&TenantSpec> = names.iter().map(|n| state.spec(n)).collect();
-    let (kept, refused_series) = batch.retain(|i, s| {
-        let t = tenant_of[i] as usize;
-        let tenant = names[t].as_str();
-        let problem = match refused[i].take() {
+    let specs: Vec<&TenantSpec> = tenants.names.iter().map(|n| state.spec(n)).collect();
+    let (kept, refused) = batch.retain(|i, s| {
+        let t = tenants.of[i] as usize;
+        let tenant = tenants.names[t].as_str();
+        let problem = match tenants.refused[i].take() {
             Some((reason, detail)) => Some((reason, Some(detail))),
             None if specs[t].has_label_rules() => check_rules(specs[t], tenant, &s),
             None => None,
@@ -143,17 +98,95 @@ pub fn route(
             }
         }
     });
-    routed.refused = refused_series;
+    routed.refused = refused;
     for (new_index, old_index) in kept.iter().enumerate() {
-        let t = tenant_of[*old_index as usize] as usize;
-        match routed.groups.iter_mut().find(|(n, _)| *n == names[t]) {
+        let name = &tenants.names[tenants.of[*old_index as usize] as usize];
+        match routed.groups.iter_mut().find(|(n, _)| n == name) {
             Some((_, v)) => v.push(new_index as u32),
-            None => routed
-                .groups
-                .push((names[t].clone(), vec![new_index as u32])),
+            None => routed.groups.push((name.clone(), vec![new_index as u32])),
         }
     }
     Ok(routed)
+}
+
+/// Refuses the request when a series' tenant label names another tenant.
+fn require_agreement(
+    label_name: &str,
+    id: &Identity,
+    batch: &WriteBatch,
+) -> Result<(), super::TenancyError> {
+    let (label, own) = (label_name.as_bytes(), id.tenant.as_bytes());
+    let Some(s) = batch
+        .iter()
+        .find(|s| s.label(label).is_some_and(|v| v != own))
+    else {
+        return Ok(());
+    };
+    let other = String::from_utf8_lossy(s.label(label).unwrap_or_default());
+    Err(super::TenancyError::LabelMismatch(format!(
+        "series {} has {label_name}={} but the request is for tenant {}; nothing was written",
+        s.describe(),
+        escape(&other),
+        id.tenant
+    )))
+}
+
+/// The tenant of every series of a batch, and the series refused for their tenant
+/// label.
+struct Tenants {
+    /// Distinct tenants, the request's first.
+    names: Vec<String>,
+    /// Per series, an index into `names`.
+    of: Vec<u32>,
+    /// Per series, why its tenant label refuses it.
+    refused: Vec<Option<(RuleReason, String)>>,
+}
+
+impl Tenants {
+    /// Every series belongs to the request's tenant.
+    fn of_request(id: &Identity, series: usize) -> Tenants {
+        Tenants {
+            names: vec![id.tenant.clone()],
+            of: vec![0; series],
+            refused: vec![None; series],
+        }
+    }
+
+    /// Split mode: a series with a valid (and, unless unknown tenants are allowed,
+    /// known) tenant label belongs to that tenant; an invalid one is refused.
+    fn assign_from_labels(&mut self, state: &TenancyState, label: &[u8], batch: &WriteBatch) {
+        let allow_unknown = state.settings().allow_unknown_tenants;
+        for i in 0..batch.len() {
+            let Some(v) = batch.series(i).label(label) else {
+                continue;
+            };
+            let Some(t) = std::str::from_utf8(v)
+                .ok()
+                .filter(|t| validate_tenant(t).is_ok())
+            else {
+                let shown = escape(&String::from_utf8_lossy(v));
+                self.refused[i] = Some((
+                    RuleReason::InvalidTenantLabel,
+                    format!("{shown} is not a valid tenant"),
+                ));
+                continue;
+            };
+            if !allow_unknown && !state.is_known(t) {
+                self.refused[i] = Some((
+                    RuleReason::InvalidTenantLabel,
+                    format!("unknown tenant {t}"),
+                ));
+                continue;
+            }
+            self.of[i] = match self.names.iter().position(|n| n == t) {
+                Some(k) => k as u32,
+                None => {
+                    self.names.push(t.to_string());
+                    (self.names.len() - 1) as u32
+                }
+            };
+        }
+    }
 }
 
 fn check_rules(
