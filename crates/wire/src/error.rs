@@ -57,6 +57,12 @@ pub enum Reason {
     SampleTooOld,
     /// A native histogram whose spans, buckets or count do not agree.
     InvalidNativeHistogram,
+    /// A native histogram schema that is neither exponential (-4 to 8) nor custom
+    /// buckets (-53).
+    InvalidHistogramSchema,
+    /// A custom-buckets histogram (schema -53) that breaks its rules: bounds not
+    /// strictly increasing and finite, a zero bucket, negative spans or buckets.
+    InvalidCustomBuckets,
 }
 
 impl Reason {
@@ -93,6 +99,8 @@ impl Reason {
             Reason::SampleTooFarInFuture => "sample_too_far_in_future",
             Reason::SampleTooOld => "sample_too_old",
             Reason::InvalidNativeHistogram => "invalid_native_histogram",
+            Reason::InvalidHistogramSchema => "invalid_histogram_schema",
+            Reason::InvalidCustomBuckets => "invalid_custom_buckets",
         }
     }
 

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use crate::batch::{Counts, WriteBatch};
 use crate::body::Protocol;
 use crate::builder::Builder;
-use crate::error::{Reason, WireError, malformed};
+use crate::error::{WireError, malformed};
 use crate::histogram::{self, HistError};
 use crate::limits::Limits;
 use crate::pb::{PbError, Reader};
@@ -195,8 +195,8 @@ pub(crate) fn check_histogram(
     match histogram::check(buf, range) {
         Ok(ts) => Ok(b.check_time(ts).map_err(Invalid::from)),
         Err(HistError::Pb(e)) => Err(e),
-        Err(HistError::Invalid(detail)) => Ok(Err(Invalid {
-            reason: Reason::InvalidNativeHistogram,
+        Err(HistError::Invalid(reason, detail)) => Ok(Err(Invalid {
+            reason,
             detail: Some(detail),
         })),
     }

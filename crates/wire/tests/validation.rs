@@ -232,6 +232,93 @@ fn invalid_native_histogram_spans_and_negative_buckets() {
     assert_rejects(bad, "invalid_native_histogram");
 }
 
+/// A valid custom-buckets histogram (schema -53): bounds 0.1, 0.5, 1 (+Inf implied),
+/// buckets 2, 3, 2.
+fn custom_histogram() -> v1::Histogram {
+    v1::Histogram {
+        count: Some(v1::histogram::Count::CountInt(7)),
+        sum: 3.0,
+        schema: -53,
+        positive_spans: vec![v1::BucketSpan {
+            offset: 0,
+            length: 3,
+        }],
+        positive_deltas: vec![2, 1, -1],
+        custom_values: vec![0.1, 0.5, 1.0],
+        timestamp: NOW,
+        ..Default::default()
+    }
+}
+
+fn histogram_series(h: v1::Histogram) -> v1::TimeSeries {
+    let mut s = series(&[("__name__", "h")], &[]);
+    s.histograms = vec![h];
+    s
+}
+
+#[test]
+fn custom_buckets_histogram_is_accepted() {
+    let batch = decode_v1(&request(vec![histogram_series(custom_histogram())])).unwrap();
+    assert!(batch.rejected().is_empty(), "{:?}", batch.rejected());
+    assert_eq!(batch.accepted().histograms, 1);
+}
+
+#[test]
+fn invalid_custom_buckets() {
+    type Break = fn(&mut v1::Histogram);
+    let cases: &[(&str, Break)] = &[
+        ("not strictly increasing", |h| h.custom_values = vec![0.5, 0.1, 1.0]),
+        ("not strictly increasing", |h| h.custom_values = vec![0.1, 0.1, 1.0]),
+        ("finite", |h| h.custom_values = vec![0.1, 0.5, f64::INFINITY]),
+        ("finite", |h| h.custom_values = vec![f64::NAN, 0.5, 1.0]),
+        ("zero bucket", |h| {
+            h.zero_count = Some(v1::histogram::ZeroCount::ZeroCountInt(1));
+            h.count = Some(v1::histogram::Count::CountInt(8));
+        }),
+        ("zero threshold", |h| h.zero_threshold = 1e-128),
+        ("negative spans or buckets", |h| {
+            h.negative_spans = vec![v1::BucketSpan {
+                offset: 0,
+                length: 1,
+            }];
+            h.negative_deltas = vec![1];
+            h.count = Some(v1::histogram::Count::CountInt(8));
+        }),
+        ("negative offset", |h| h.positive_spans[0].offset = -1),
+        ("fewer custom bounds", |h| h.custom_values = vec![0.1]),
+    ];
+    for (detail, brk) in cases {
+        let mut h = custom_histogram();
+        brk(&mut h);
+        let batch = assert_rejects(histogram_series(h), "invalid_custom_buckets");
+        let msg = batch.rejected().first.clone().unwrap();
+        assert!(msg.contains(detail), "{detail}: {msg}");
+    }
+    // A custom-buckets histogram with a negative bucket count is still refused.
+    let mut h = custom_histogram();
+    h.positive_deltas = vec![2, -3, 2];
+    assert_rejects(histogram_series(h), "invalid_native_histogram");
+}
+
+#[test]
+fn invalid_histogram_schema() {
+    for schema in [9, -5, -52, -54] {
+        let mut h = int_histogram(6, NOW);
+        h.schema = schema;
+        assert_rejects(histogram_series(h), "invalid_histogram_schema");
+    }
+    for schema in [-4, 8] {
+        let mut h = int_histogram(6, NOW);
+        h.schema = schema;
+        let batch = decode_v1(&request(vec![histogram_series(h)])).unwrap();
+        assert!(batch.rejected().is_empty(), "schema {schema}");
+    }
+    // Custom bounds belong to schema -53 only.
+    let mut h = int_histogram(6, NOW);
+    h.custom_values = vec![1.0];
+    assert_rejects(histogram_series(h), "invalid_custom_buckets");
+}
+
 #[test]
 fn nan_sum_histogram_allows_larger_count() {
     let mut h = int_histogram(9, NOW);
