@@ -13,5 +13,7 @@ RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
   cargo build --release --target "$triple" --bin "$target"
 mkdir -p corpus/"$target" artifacts
 cp -n ../crates/wire/fixtures/*.snappy corpus/"$target"/ 2>/dev/null || true
+# Seeds that reach the v2 histogram, custom-bucket and exemplar paths.
+cp -n ../crates/wire/fixtures/fuzz-"$target"-*.bin corpus/"$target"/ 2>/dev/null || true
 "target/$triple/release/$target" corpus/"$target" -artifact_prefix=artifacts/ \
   -max_total_time="$secs" -rss_limit_mb=2048

@@ -122,10 +122,10 @@ pub struct LimitsConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NameValidationConfig {
-    /// Classic Prometheus charset.
-    #[default]
+    /// Classic Prometheus charset, for ingestors that refuse other names.
     Legacy,
-    /// Any UTF-8.
+    /// Any non-empty UTF-8, as Prometheus 3 accepts by default.
+    #[default]
     Utf8,
 }
 
@@ -140,7 +140,7 @@ impl Default for LimitsConfig {
             max_label_names_per_series: l.max_label_names,
             max_label_name_length: l.max_label_name_len,
             max_label_value_length: l.max_label_value_len,
-            name_validation: NameValidationConfig::Legacy,
+            name_validation: NameValidationConfig::Utf8,
             max_sample_future: None,
             max_sample_age: None,
             body_read_timeout: Duration::from_secs(30),

@@ -90,3 +90,92 @@ pub fn synthetic_v2() -> Vec<u8> {
         .compress_vec(&req.encode_to_vec())
         .expect("compress")
 }
+
+/// A seed for the `decode` fuzz target (`fuzz/`): selector byte 1 (v2) and a raw v2
+/// request that reaches every histogram and exemplar path: an exponential histogram
+/// with positive, negative and zero buckets, a custom-buckets one, float samples with
+/// exemplars, and metadata.
+pub const FUZZ_SEED_V2: &str = "fuzz-decode-v2-histograms-exemplars.bin";
+
+/// The bytes of [`FUZZ_SEED_V2`].
+pub fn fuzz_seed_v2() -> Vec<u8> {
+    let mut table = rwgate_wire::SymbolTable::new();
+    let exponential = v2::Histogram {
+        count: Some(v2::histogram::Count::CountInt(27)),
+        sum: 12.5,
+        schema: 3,
+        zero_threshold: 1e-128,
+        zero_count: Some(v2::histogram::ZeroCount::ZeroCountInt(1)),
+        negative_spans: vec![v2::BucketSpan {
+            offset: 0,
+            length: 2,
+        }],
+        negative_deltas: vec![1, 1],
+        positive_spans: vec![
+            v2::BucketSpan {
+                offset: 0,
+                length: 3,
+            },
+            v2::BucketSpan {
+                offset: 2,
+                length: 2,
+            },
+        ],
+        positive_deltas: vec![1, 2, 1, 3, 1],
+        timestamp: 1_700_000_000_000,
+        ..Default::default()
+    };
+    let custom = v2::Histogram {
+        count: Some(v2::histogram::Count::CountInt(30)),
+        sum: 7.0,
+        schema: -53,
+        positive_spans: vec![v2::BucketSpan {
+            offset: 0,
+            length: 6,
+        }],
+        positive_deltas: vec![2, 1, 2, 3, -1, -2],
+        custom_values: vec![0.1, 0.5, 1.0, 2.5, 5.0, 10.0],
+        timestamp: 1_700_000_000_000,
+        ..Default::default()
+    };
+    let exemplar = |table: &mut rwgate_wire::SymbolTable, trace: &str| v2::Exemplar {
+        labels_refs: table.refs([("trace_id", trace)]),
+        value: 0.25,
+        timestamp: 1_700_000_000_000,
+    };
+    let metadata = |table: &mut rwgate_wire::SymbolTable, kind: v2::metadata::MetricType| {
+        v2::Metadata {
+            r#type: kind as i32,
+            help_ref: table.intern("help text"),
+            unit_ref: table.intern("seconds"),
+        }
+    };
+    let mut timeseries = Vec::new();
+    for (name, h) in [("latency_exp", exponential), ("latency_nhcb", custom)] {
+        timeseries.push(v2::TimeSeries {
+            labels_refs: table.refs([("__name__", name), ("job", "api")]),
+            histograms: vec![h],
+            exemplars: vec![exemplar(&mut table, "abc123")],
+            metadata: Some(metadata(&mut table, v2::metadata::MetricType::Histogram)),
+            ..Default::default()
+        });
+    }
+    timeseries.push(v2::TimeSeries {
+        labels_refs: table.refs([("__name__", "http_requests_total"), ("job", "api")]),
+        samples: vec![v2::Sample {
+            value: 1.0,
+            timestamp: 1_700_000_000_000,
+            start_timestamp: 1_699_999_000_000,
+        }],
+        exemplars: vec![exemplar(&mut table, "def456")],
+        metadata: Some(metadata(&mut table, v2::metadata::MetricType::Counter)),
+        ..Default::default()
+    });
+    let req = v2::Request {
+        symbols: table.into_symbols(),
+        timeseries,
+    };
+    let mut out = vec![1u8];
+    out.extend(req.encode_to_vec());
+    out
+}

@@ -5,16 +5,18 @@
 pub enum NameValidation {
     /// Prometheus' classic charset: metric names `[a-zA-Z_:][a-zA-Z0-9_:]*`, label names
     /// `[a-zA-Z_][a-zA-Z0-9_]*`.
-    #[default]
     Legacy,
-    /// Any non-empty UTF-8 (remote write 2.0, Prometheus 3 `utf8` name validation).
+    /// Any non-empty UTF-8 (remote write 2.0, Prometheus 3's default `utf8` name
+    /// validation). The default.
+    #[default]
     Utf8,
 }
 
 /// Hard limits on a request and validation rules for its series.
 ///
 /// Defaults follow Prometheus (32 MiB decoded body) and Mimir (30 label names, name
-/// length 1024, value length 2048). The sample time window is off unless set.
+/// length 1024, value length 2048), names UTF-8 as Prometheus 3. The sample time window
+/// is off unless set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Largest compressed body accepted (413 above).
@@ -49,7 +51,7 @@ impl Default for Limits {
             max_label_names: 30,
             max_label_name_len: 1024,
             max_label_value_len: 2048,
-            name_validation: NameValidation::Legacy,
+            name_validation: NameValidation::Utf8,
             max_future_ms: None,
             max_age_ms: None,
         }

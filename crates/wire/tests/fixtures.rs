@@ -64,3 +64,26 @@ fn synthetic_fixtures_are_current() {
         assert_eq!(batch.len(), fixtures::SYNTHETIC_SERIES);
     }
 }
+
+#[test]
+fn fuzz_seed_is_current_and_decodes_cleanly() {
+    let seed = fixtures::fuzz_seed_v2();
+    if std::env::var_os("RWGATE_REGENERATE").is_some() {
+        std::fs::write(path(fixtures::FUZZ_SEED_V2), &seed).unwrap();
+    }
+    let on_disk = std::fs::read(path(fixtures::FUZZ_SEED_V2)).unwrap();
+    assert!(
+        on_disk == seed,
+        "{} is stale: rerun with RWGATE_REGENERATE=1",
+        fixtures::FUZZ_SEED_V2
+    );
+    // Selector byte 1 is v2; the rest is the raw request, every series valid.
+    let batch =
+        rwgate_wire::decode(Protocol::V2, on_disk[1..].to_vec().into(), &Limits::default(), 0)
+            .unwrap();
+    assert!(batch.rejected().is_empty(), "{:?}", batch.rejected());
+    assert_eq!(batch.len(), 3);
+    let acc = batch.accepted();
+    assert_eq!((acc.samples, acc.histograms, acc.exemplars), (1, 2, 3));
+    assert_eq!(batch.metadata(), 3);
+}

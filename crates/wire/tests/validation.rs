@@ -44,20 +44,42 @@ fn missing_metric_name() {
     );
 }
 
+fn legacy() -> Limits {
+    Limits {
+        name_validation: NameValidation::Legacy,
+        ..Limits::default()
+    }
+}
+
 #[test]
-fn invalid_metric_name() {
-    assert_rejects(
+fn invalid_metric_name_under_legacy_validation() {
+    assert_rejects_with(
         series(&[("__name__", "http.requests")], &[(1.0, NOW)]),
         "invalid_metric_name",
+        &legacy(),
     );
 }
 
 #[test]
-fn invalid_label_name() {
-    assert_rejects(
+fn invalid_label_name_under_legacy_validation() {
+    assert_rejects_with(
         series(&[("__name__", "up"), ("a-b", "x")], &[(1.0, NOW)]),
         "invalid_label",
+        &legacy(),
     );
+}
+
+#[test]
+fn utf8_names_are_accepted_by_default() {
+    let names: &[&[(&str, &str)]] = &[
+        &[("__name__", "resource.cpu.usage"), ("job.name", "x")],
+        &[("__name__", "température_°C"), ("région", "île-de-france")],
+        &[("__name__", "resource cpu usage"), ("job name", "x")],
+    ];
+    let req = request(names.iter().map(|l| series(l, &[(1.0, NOW)])).collect());
+    let batch = decode_v1(&req).unwrap();
+    assert!(batch.rejected().is_empty(), "{:?}", batch.rejected());
+    assert_eq!(batch.len(), 3);
 }
 
 #[test]
