@@ -69,6 +69,8 @@ struct Shared {
     recorded: Mutex<Recorded>,
     tenant_header: String,
     track_series: bool,
+    /// The v1 requests answered 2xx, decoded, once [`DevReceiver::capture`] is on.
+    captured: Mutex<Option<Vec<rwgate_proto::prometheus::WriteRequest>>>,
 }
 
 /// A running receiver; dropping it stops it (connections are then refused).
@@ -120,6 +122,7 @@ impl DevReceiver {
             recorded: Mutex::default(),
             tenant_header: tenant_header.to_string(),
             track_series,
+            captured: Mutex::default(),
         });
         let app = Router::new()
             .route("/api/v1/receive", post(receive))
@@ -132,6 +135,27 @@ impl DevReceiver {
             let _ = axum::serve(listener, app).await;
         });
         Ok(DevReceiver { addr, shared, task })
+    }
+
+    /// From now on, keeps every request answered 2xx, decoded (for tests that check
+    /// what arrived field by field).
+    pub fn capture(&self) {
+        let mut c = self
+            .shared
+            .captured
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        c.get_or_insert_with(Vec::new);
+    }
+
+    /// The requests captured since [`capture`](Self::capture), and clears them.
+    pub fn take_captured(&self) -> Vec<rwgate_proto::prometheus::WriteRequest> {
+        let mut c = self
+            .shared
+            .captured
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        c.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Listening address.
@@ -347,6 +371,19 @@ async fn receive(State(shared): State<Arc<Shared>>, req: Request) -> (StatusCode
     t.series += batch.len() as u64;
     t.samples += batch.accepted().total_samples();
     drop(rec);
-    shared.buffers.recycle(batch.into_body());
+    let body = batch.into_body();
+    if let Some(c) = shared
+        .captured
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_mut()
+    {
+        use prost::Message;
+        match rwgate_proto::prometheus::WriteRequest::decode(body.clone()) {
+            Ok(req) => c.push(req),
+            Err(e) => return (StatusCode::BAD_REQUEST, format!("prost: {e}\n")),
+        }
+    }
+    shared.buffers.recycle(body);
     (status, String::new())
 }

@@ -143,13 +143,12 @@ pub fn fuzz_seed_v2() -> Vec<u8> {
         value: 0.25,
         timestamp: 1_700_000_000_000,
     };
-    let metadata = |table: &mut rwgate_wire::SymbolTable, kind: v2::metadata::MetricType| {
-        v2::Metadata {
+    let metadata =
+        |table: &mut rwgate_wire::SymbolTable, kind: v2::metadata::MetricType| v2::Metadata {
             r#type: kind as i32,
             help_ref: table.intern("help text"),
             unit_ref: table.intern("seconds"),
-        }
-    };
+        };
     let mut timeseries = Vec::new();
     for (name, h) in [("latency_exp", exponential), ("latency_nhcb", custom)] {
         timeseries.push(v2::TimeSeries {

@@ -135,6 +135,16 @@ impl<'l> Builder<'l> {
         }
     }
 
+    /// Drops a valid series that carries nothing to write (no sample, histogram or
+    /// exemplar: metadata only, which Thanos Receive ignores); returns whether it did.
+    pub(crate) fn drop_if_empty(&mut self, labels_start: usize, counts: Counts) -> bool {
+        if counts != Counts::default() {
+            return false;
+        }
+        self.batch.labels.truncate(labels_start);
+        true
+    }
+
     /// Records an accepted series whose v1 encoding is `encoded`.
     pub(crate) fn accept(&mut self, labels_start: usize, encoded: Span, counts: Counts) {
         let nlabels = (self.batch.labels.len() - labels_start) as u32;

@@ -259,7 +259,9 @@ fn check_custom(
         return Err(invalid_custom("a zero threshold with custom buckets"));
     }
     if !neg.is_empty() {
-        return Err(invalid_custom("negative spans or buckets with custom buckets"));
+        return Err(invalid_custom(
+            "negative spans or buckets with custom buckets",
+        ));
     }
     Ok(())
 }

@@ -164,6 +164,9 @@ fn series(b: &mut Builder<'_>, buf: &[u8], range: Range<usize>) -> Result<(), Wi
         b.reject(labels_start, problem, counts);
         return Ok(());
     }
+    if b.drop_if_empty(labels_start, counts) {
+        return Ok(());
+    }
     let encoded = if sorted {
         Span::of(range)
     } else {

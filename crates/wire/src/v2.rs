@@ -176,6 +176,9 @@ fn series(
         b.reject(labels_start, problem, counts);
         return Ok(());
     }
+    if b.drop_if_empty(labels_start, counts) {
+        return Ok(());
+    }
     let start = b.scratch_pos();
     b.write_sorted_labels(labels_start, sorted);
     convert_payload(b, buf, range, symbols).map_err(&pb_err)?;

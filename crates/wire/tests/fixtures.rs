@@ -78,9 +78,13 @@ fn fuzz_seed_is_current_and_decodes_cleanly() {
         fixtures::FUZZ_SEED_V2
     );
     // Selector byte 1 is v2; the rest is the raw request, every series valid.
-    let batch =
-        rwgate_wire::decode(Protocol::V2, on_disk[1..].to_vec().into(), &Limits::default(), 0)
-            .unwrap();
+    let batch = rwgate_wire::decode(
+        Protocol::V2,
+        on_disk[1..].to_vec().into(),
+        &Limits::default(),
+        0,
+    )
+    .unwrap();
     assert!(batch.rejected().is_empty(), "{:?}", batch.rejected());
     assert_eq!(batch.len(), 3);
     let acc = batch.accepted();

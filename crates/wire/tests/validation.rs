@@ -160,8 +160,23 @@ fn label_value_too_long() {
         "label_value_too_long",
     );
     let ok = "v".repeat(2048);
-    let req = request(vec![series(&[("__name__", "up"), ("job", &ok)], &[])]);
+    let req = request(vec![series(
+        &[("__name__", "up"), ("job", &ok)],
+        &[(1.0, NOW)],
+    )]);
     assert_eq!(decode_v1(&req).unwrap().len(), 1);
+}
+
+#[test]
+fn a_valid_series_without_data_is_dropped_not_refused() {
+    let req = request(vec![
+        series(GOOD, &[(1.0, NOW)]),
+        series(&[("__name__", "metadata_only")], &[]),
+    ]);
+    let batch = decode_v1(&req).unwrap();
+    assert!(batch.rejected().is_empty());
+    assert_eq!(batch.len(), 1);
+    assert_eq!(batch.series(0).label(b"__name__"), Some(&b"up"[..]));
 }
 
 #[test]
@@ -289,9 +304,15 @@ fn custom_buckets_histogram_is_accepted() {
 fn invalid_custom_buckets() {
     type Break = fn(&mut v1::Histogram);
     let cases: &[(&str, Break)] = &[
-        ("not strictly increasing", |h| h.custom_values = vec![0.5, 0.1, 1.0]),
-        ("not strictly increasing", |h| h.custom_values = vec![0.1, 0.1, 1.0]),
-        ("finite", |h| h.custom_values = vec![0.1, 0.5, f64::INFINITY]),
+        ("not strictly increasing", |h| {
+            h.custom_values = vec![0.5, 0.1, 1.0]
+        }),
+        ("not strictly increasing", |h| {
+            h.custom_values = vec![0.1, 0.1, 1.0]
+        }),
+        ("finite", |h| {
+            h.custom_values = vec![0.1, 0.5, f64::INFINITY]
+        }),
         ("finite", |h| h.custom_values = vec![f64::NAN, 0.5, 1.0]),
         ("zero bucket", |h| {
             h.zero_count = Some(v1::histogram::ZeroCount::ZeroCountInt(1));
