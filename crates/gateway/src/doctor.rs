@@ -119,6 +119,7 @@ pub async fn run(cfg: &Config) -> Report {
     }
     probe_endpoints(&mut r, &rings).await;
     check_tenants(&mut r, &rings, cfg);
+    report_names(&mut r, cfg);
     let _ = writeln!(
         r.text,
         "{}",
@@ -210,6 +211,24 @@ async fn probe_endpoints(r: &mut Report, rings: &Hashrings) {
                 ),
             }
         }
+    }
+}
+
+/// Which names pass. No receiver rwgate forwards to is known to refuse UTF-8 names
+/// (Thanos ingestors check only emptiness and order; Prometheus 2.42 and
+/// victoria-metrics store them, tested in e2e_utf8), so this informs rather than warns.
+fn report_names(r: &mut Report, cfg: &Config) {
+    match cfg.limits.name_validation {
+        crate::config::NameValidationConfig::Utf8 => r.info(
+            "names: any UTF-8 is accepted (limits.name_validation: utf8, as Prometheus 3); \
+             Thanos ingestors, Prometheus 2.42 and victoria-metrics store such names, and \
+             PromQL before Prometheus 3 selects them only as {__name__=\"a.b\"}; set \
+             `legacy` to refuse them at the door",
+        ),
+        crate::config::NameValidationConfig::Legacy => r.info(
+            "names: only the classic charset is accepted (limits.name_validation: legacy); \
+             OpenTelemetry names with dots are refused with 400 invalid_metric_name",
+        ),
     }
 }
 

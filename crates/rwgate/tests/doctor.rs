@@ -91,6 +91,10 @@ async fn all_good_is_exit_0() {
         out.contains("tenants on the default hashring: default-tenant, tenant-c"),
         "{out}"
     );
+    assert!(
+        out.contains("[info] names: any UTF-8 is accepted (limits.name_validation: utf8"),
+        "{out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -157,3 +157,40 @@ fn docs_metrics_lists_exactly_the_defined_metrics() {
         "docs/metrics.md lists undefined metrics: {unknown:?}"
     );
 }
+
+/// Every refusal reason id the code defines (decoding, tenancy rules, request-level
+/// tenancy and rate refusals) is in the table of docs/operations.md, and the table
+/// lists nothing else.
+#[test]
+fn docs_operations_lists_exactly_the_refusal_reasons() {
+    use rwgate_wire::RefusalReason;
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/operations.md"),
+    )
+    .unwrap();
+    let section = doc
+        .split("## Refusal reasons")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .unwrap();
+    let listed: BTreeSet<&str> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .collect();
+    let defined: BTreeSet<&str> = rwgate_wire::Reason::all()
+        .map(|r| r.id())
+        .chain(rwgate_gateway::tenancy::rules::RuleReason::all().map(RefusalReason::id))
+        .chain(["tenant_label_mismatch", "rate_limited"])
+        .collect();
+    let undocumented: Vec<_> = defined.difference(&listed).collect();
+    let unknown: Vec<_> = listed.difference(&defined).collect();
+    assert!(
+        undocumented.is_empty(),
+        "not in docs/operations.md: {undocumented:?}"
+    );
+    assert!(
+        unknown.is_empty(),
+        "docs/operations.md lists unknown reasons: {unknown:?}"
+    );
+}

@@ -6,7 +6,7 @@ use rwgate_wire::{RefusalReason, Rejections, SeriesRef, WriteBatch};
 use super::{Identity, LabelPolicy, TenancyState, TenantSpec, escape, validate_tenant};
 
 /// Why the tenancy rules refused a series (the request still writes the others).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter)]
 pub enum RuleReason {
     /// A series lacks a label its tenant's rules require.
     MissingRequiredLabel,
@@ -14,6 +14,13 @@ pub enum RuleReason {
     LabelValueNotAllowed,
     /// A series' tenant label (split mode) is not a valid or known tenant.
     InvalidTenantLabel,
+}
+
+impl RuleReason {
+    /// Every reason (derived: a new variant is listed at once).
+    pub fn all() -> impl Iterator<Item = RuleReason> {
+        <RuleReason as strum::IntoEnumIterator>::iter()
+    }
 }
 
 impl RefusalReason for RuleReason {

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub use procs::{Gateway, PromAgent, Vm, VmAgent};
+pub use procs::{Gateway, PromAgent, PromReceiver, Vm, VmAgent};
 pub use target::SeqTarget;
 
 /// The path of `bin`, or a failure naming the Debian package that ships it.

@@ -179,6 +179,56 @@ impl Vm {
     }
 }
 
+/// Debian's Prometheus as a remote-write receiver (`--web.enable-remote-write-receiver`),
+/// scraping nothing; its HTTP API evaluates PromQL over what it received.
+pub struct PromReceiver {
+    pub port: u16,
+    proc: Option<Proc>,
+}
+
+impl PromReceiver {
+    pub fn start(tmp: &TempDir, name: &str) -> PromReceiver {
+        let bin = require("prometheus", "prometheus");
+        let port = free_port();
+        let dir = tmp.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("prometheus.yml");
+        std::fs::write(&file, "global:\n  scrape_interval: 1m\n").unwrap();
+        let mut cmd = Command::new(bin);
+        cmd.arg("--web.enable-remote-write-receiver")
+            .arg(format!("--config.file={}", file.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+        let proc = Proc::spawn(cmd, "prometheus", dir.join("log"));
+        wait_ready(
+            &format!("http://127.0.0.1:{port}/-/ready"),
+            30,
+            "prometheus receiver",
+        );
+        PromReceiver {
+            port,
+            proc: Some(proc),
+        }
+    }
+
+    /// The URL rwgate forwards to.
+    pub fn write_url(&self) -> String {
+        format!("http://127.0.0.1:{}/api/v1/write", self.port)
+    }
+
+    /// Its `/metrics` text.
+    pub fn metrics(&self) -> String {
+        metrics_at(self.port)
+    }
+
+    pub fn log_tail(&self) -> String {
+        self.proc.as_ref().map(Proc::log_tail).unwrap_or_default()
+    }
+}
+
 /// The `rwgate` binary under test.
 pub struct Gateway {
     pub port: u16,
