@@ -156,20 +156,23 @@ pub fn v1_request(series: &[Series], now: i64) -> Vec<u8> {
             .iter()
             .map(|s| v1::TimeSeries {
                 labels: v1_labels(&s.labels, false),
-                samples: s
-                    .sample
-                    .map(|(value, off)| v1::Sample {
-                        value,
-                        timestamp: now + off,
-                    })
-                    .into_iter()
-                    .collect(),
+                samples: v1_samples(s, now),
                 ..Default::default()
             })
             .collect(),
         metadata: vec![],
     }
     .encode_to_vec()
+}
+
+fn v1_samples(s: &Series, now: i64) -> Vec<v1::Sample> {
+    s.sample
+        .map(|(value, off)| v1::Sample {
+            value,
+            timestamp: now + off,
+        })
+        .into_iter()
+        .collect()
 }
 
 fn v1_labels(labels: &[(&str, &str)], sorted: bool) -> Vec<v1::Label> {
@@ -194,14 +197,7 @@ pub fn expected_v1(series: &[Series], now: i64) -> Vec<v1::TimeSeries> {
         .iter()
         .map(|s| v1::TimeSeries {
             labels: v1_labels(&s.labels, true),
-            samples: s
-                .sample
-                .map(|(value, off)| v1::Sample {
-                    value,
-                    timestamp: now + off,
-                })
-                .into_iter()
-                .collect(),
+            samples: v1_samples(s, now),
             histograms: s
                 .histogram
                 .clone()
