@@ -297,6 +297,31 @@ fn measure(
 }
 
 /// Runs the whole benchmark and writes `<out>/relay.md` and `<out>/relay.svg`.
+/// One progress line per measurement on stderr, when it is a terminal (the table on
+/// stdout is the result).
+fn announce(rows: &[Row]) {
+    use std::io::IsTerminal;
+    let Some(r) = rows.last() else {
+        return;
+    };
+    if !std::io::stderr().is_terminal() {
+        return;
+    }
+    let offered = if r.offered == 0.0 {
+        "max".to_string()
+    } else {
+        format!("{:.0}/s", r.offered)
+    };
+    eprintln!(
+        "[{}] {} offered {offered}: delivered {:.0} samples/s, {:.3} CPU-s per 1M, {} failed",
+        rows.len(),
+        r.relay,
+        r.delivered,
+        r.cpu_per_million,
+        r.failures
+    );
+}
+
 pub fn run(args: &BenchArgs) -> Result<String, String> {
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let rwgate = args
@@ -344,6 +369,7 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
             sinks: &addrs,
         };
         rows.push(measure(&t, &me, &w, rate, args.duration)?);
+        announce(&rows);
         drop(p);
         if has_vmagent {
             let _ = std::fs::remove_dir_all(dir.join("vmagent"));
@@ -355,6 +381,7 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
                 sinks: &addrs,
             };
             rows.push(measure(&t, &me, &w, rate, args.duration)?);
+            announce(&rows);
         }
     }
     drop(sinks);

@@ -151,7 +151,8 @@ fn main() -> ExitCode {
     let result: Result<(), String> = match cli.command {
         Cmd::Push(args) => args.workload().and_then(|w| {
             let payloads = Arc::new(workload::build(&w));
-            let progress = !args.json;
+            // The progress line is for people: not in JSON mode, not into a pipe or file.
+            let progress = !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
             let report = rt.block_on(push::run(
                 &w,
                 payloads,

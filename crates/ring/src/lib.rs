@@ -26,7 +26,7 @@ mod placement;
 pub use config::{Algorithm, ConfigError, MatcherType};
 pub use hash::{series_hash, xxhash64};
 pub use hashrings::{BuildOptions, Endpoint, Hashring, Hashrings};
-pub use reload::{ReloadError, ReloadOutcome, RingHandle};
+pub use reload::{ReloadError, ReloadOutcome, ReloadRecord, RingHandle};
 
 /// Write quorum for a replication factor, as Thanos computes it: RF=2 → 1, otherwise
 /// RF/2 + 1.

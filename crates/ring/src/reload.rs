@@ -25,6 +25,27 @@ pub struct RingHandle {
     /// change rather than on every tick.
     last_failure: std::sync::Mutex<Option<String>>,
     failures_logged: std::sync::atomic::AtomicU64,
+    /// The last reload that loaded a file or failed, for the status page.
+    last_reload: std::sync::Mutex<Option<ReloadRecord>>,
+}
+
+/// When a watched file was last loaded or failed to load, and why it failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadRecord {
+    /// When.
+    pub at: SystemTime,
+    /// `None` when it loaded.
+    pub error: Option<String>,
+}
+
+impl ReloadRecord {
+    /// A record of now.
+    pub fn now(error: Option<String>) -> ReloadRecord {
+        ReloadRecord {
+            at: SystemTime::now(),
+            error,
+        }
+    }
 }
 
 impl RingHandle {
@@ -72,6 +93,20 @@ impl RingHandle {
     pub fn failures_logged(&self) -> u64 {
         self.failures_logged
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The last reload that loaded the file or failed (unchanged files are not
+    /// recorded).
+    pub fn last_reload(&self) -> Option<ReloadRecord> {
+        self.last_reload
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn record(&self, error: Option<String>) {
+        *self.last_reload.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(ReloadRecord::now(error));
     }
 
     fn forget_failure(&self) {
@@ -143,10 +178,12 @@ pub fn reload(
                 tracing::warn!(path = %path.display(), warning = %w, "hashrings configuration");
             }
             handle.store(rings);
+            handle.record(None);
             tracing::info!(path = %path.display(), "hashrings loaded");
             Ok(ReloadOutcome::Reloaded)
         }
         Err(e) => {
+            handle.record(Some(e.to_string()));
             metrics::gauge!(m::CONFIG_LAST_RELOAD_SUCCESSFUL).set(0.0);
             if handle.is_new_failure(e.to_string()) {
                 metrics::counter!(m::CONFIG_RELOAD_ERRORS).increment(1);

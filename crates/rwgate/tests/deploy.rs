@@ -86,7 +86,7 @@ fn overlays_render_and_validate_against_kubernetes_schemas() {
             .filter(|l| l.contains("Couldn't find schema"))
         {
             assert!(
-                line.contains("ServiceMonitor"),
+                line.contains("ServiceMonitor") || line.contains("PrometheusRule"),
                 "{overlay}: unexpected unchecked kind: {line}"
             );
         }
@@ -129,6 +129,63 @@ fn agent_configs_and_alert_rules_pass_promtool() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("SUCCESS: 7 rules found"), "{text}");
+    // Each alert fires on its failure after its `for:`, and not before.
+    let tests = deploy().join("base/rwgate/rwgate-alerts.test.yaml");
+    let out = Command::new(&promtool)
+        .args(["test", "rules"])
+        .arg(&tests)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned()
+        + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    let tested: std::collections::BTreeSet<String> = std::fs::read_to_string(&tests)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("alertname: "))
+        .map(|a| a.trim().to_string())
+        .collect();
+    assert_eq!(tested.len(), 7, "every alert has a unit test: {tested:?}");
+}
+
+/// kube-prometheus-stack's pieces in the central overlay: the alerts as a
+/// PrometheusRule holding the same rules as the plain file, the dashboard as a
+/// ConfigMap the Grafana sidecar picks up, and a ServiceMonitor on the admin port, the
+/// last two labelled for the default `release` selector.
+#[test]
+fn central_overlay_carries_kube_prometheus_stack_objects() {
+    let (_, docs) = render("central");
+    let rule = find(&docs, "PrometheusRule", "rwgate");
+    assert_eq!(rule.len(), 1, "one PrometheusRule");
+    assert_eq!(
+        rule[0]["metadata"]["labels"]["release"],
+        "kube-prometheus-stack"
+    );
+    let plain: Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(deploy().join("base/rwgate/rwgate-alerts.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        rule[0]["spec"]["groups"], plain["groups"],
+        "the PrometheusRule and rwgate-alerts.yaml hold the same rules"
+    );
+    let dash = find(&docs, "ConfigMap", "rwgate-dashboard");
+    assert_eq!(dash.len(), 1, "one dashboard ConfigMap");
+    assert_eq!(dash[0]["metadata"]["labels"]["grafana_dashboard"], "1");
+    let json = s(&dash[0]["data"]["rwgate-dashboard.json"]);
+    let parsed: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert!(parsed["panels"].as_array().is_some_and(|p| !p.is_empty()));
+    let sm = find(&docs, "ServiceMonitor", "rwgate");
+    assert_eq!(sm.len(), 1);
+    assert_eq!(sm[0]["metadata"]["labels"]["release"], "kube-prometheus-stack");
+    let port = s(&sm[0]["spec"]["endpoints"][0]["port"]);
+    let svc = find(&docs, "Service", "rwgate")
+        .into_iter()
+        .find(|d| d["kind"] == "Service")
+        .unwrap();
+    let ports = svc["spec"]["ports"].as_sequence().unwrap();
+    let admin = ports.iter().find(|p| p["name"] == port).unwrap();
+    assert_eq!(admin["port"].as_u64(), Some(10902), "{port} is the admin port");
 }
 
 #[test]

@@ -88,6 +88,10 @@ fn utf8_names_reach_victoria_metrics_as_sent() {
         Some("île-de-france")
     );
     assert_eq!(stored[0].samples.len(), 1);
+    // Its log went to a file, not a terminal: plain text, no colour codes.
+    let log = gw.log_tail();
+    assert!(log.contains("rwgate serving"), "{log}");
+    assert!(!log.contains('\x1b'), "ANSI codes in a log file: {log:?}");
 }
 
 /// Percent-encodes a PromQL expression for a query string.
