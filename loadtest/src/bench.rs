@@ -296,7 +296,6 @@ fn measure(
     })
 }
 
-/// Runs the whole benchmark and writes `<out>/relay.md` and `<out>/relay.svg`.
 /// One progress line per measurement on stderr, when it is a terminal (the table on
 /// stdout is the result).
 fn announce(rows: &[Row]) {
@@ -322,6 +321,7 @@ fn announce(rows: &[Row]) {
     );
 }
 
+/// Runs the whole benchmark and writes `<out>/relay.md` and `<out>/relay.svg`.
 pub fn run(args: &BenchArgs) -> Result<String, String> {
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let rwgate = args

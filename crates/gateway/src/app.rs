@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 use crate::admission::TenantSlots;
 use crate::config::{Config, LimitsConfig};
 use crate::forward::Forwarder;
+use crate::stats::Stats;
 use crate::tenancy::{RateLimiter, TenancyState};
 
 /// Everything a config reload may change, swapped as one: who may write as which
@@ -49,6 +50,8 @@ pub struct App {
     pub(crate) ready: Arc<Readiness>,
     pub(crate) buffers: rwgate_wire::BufferPool,
     pub(crate) tenant_slots: TenantSlots,
+    /// Counters for the status page.
+    pub(crate) stats: Stats,
 }
 
 /// Ready when rings are loaded and no shutdown has begun.

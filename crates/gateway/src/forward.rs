@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::Forward as ForwardConfig;
 use crate::events;
+use crate::stats::EndpointCounters;
 
 /// The forwarding client could not be set up (TLS files, client).
 #[derive(Debug, thiserror::Error)]
@@ -57,11 +58,37 @@ struct Breaker {
     trips: u32,
 }
 
-/// Per-endpoint state: concurrency permits and breaker.
+/// Per-endpoint state: concurrency permits, breaker, and what the status page shows.
 #[derive(Debug)]
 struct EndpointState {
     permits: Semaphore,
     breaker: Mutex<Breaker>,
+    inflight: std::sync::atomic::AtomicU64,
+    counters: Mutex<EndpointCounters>,
+}
+
+/// An endpoint as the status page shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EndpointReport {
+    /// Answering, or backed off after repeated failures.
+    pub up: bool,
+    /// Seconds until the breaker lets a request through again (0 when up).
+    pub backed_off_for_seconds: f64,
+    /// Forwards to it under way.
+    pub inflight: u64,
+    /// Series sent to it in the last minute.
+    pub series_last_minute: u64,
+    /// When it last answered with a final status (Unix seconds).
+    pub last_success: Option<u64>,
+    /// Its last failure.
+    pub last_error: Option<String>,
+    /// When that failure happened (Unix seconds).
+    pub last_error_at: Option<u64>,
+}
+
+fn unix_secs(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Sends requests to receivers.
@@ -123,24 +150,61 @@ impl Forwarder {
         let s = Arc::new(EndpointState {
             permits: Semaphore::new(self.cfg.max_concurrency_per_endpoint),
             breaker: Mutex::default(),
+            inflight: std::sync::atomic::AtomicU64::new(0),
+            counters: Mutex::default(),
         });
         map.insert(url.to_string(), s.clone());
         s
     }
 
-    /// Sends `body` (a snappy v1 WriteRequest) for `tenant` to `url`, retrying
-    /// retryable failures until `deadline`. `address` labels the metrics.
+    /// The status page's view of the endpoint at `url`; `None` before the first
+    /// forward to it.
+    pub fn endpoint_report(&self, url: &str) -> Option<EndpointReport> {
+        let state = self
+            .endpoints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(url)
+            .cloned()?;
+        let now = Instant::now();
+        let backed_off = state
+            .open_until()
+            .and_then(|t| t.checked_duration_since(now))
+            .unwrap_or_default();
+        let mut c = state.counters.lock().unwrap_or_else(|e| e.into_inner());
+        Some(EndpointReport {
+            up: backed_off.is_zero(),
+            backed_off_for_seconds: backed_off.as_secs_f64(),
+            inflight: state.inflight.load(std::sync::atomic::Ordering::Relaxed),
+            series_last_minute: c.series.last_minute(now),
+            last_success: c.last_success.map(unix_secs),
+            last_error: c.last_error.as_ref().map(|(_, e)| e.clone()),
+            last_error_at: c.last_error.as_ref().map(|(t, _)| unix_secs(*t)),
+        })
+    }
+
+    /// Sends `body` (a snappy v1 WriteRequest of `series` series) for `tenant` to
+    /// `url`, retrying retryable failures until `deadline`. `address` labels the
+    /// metrics.
     pub async fn send(
         &self,
         address: &str,
         url: &str,
         tenant: &str,
         body: Bytes,
+        series: u64,
         deadline: Instant,
     ) -> Outcome {
         let state = self.state(url);
         let started = Instant::now();
         let _inflight = events::ForwardInflight::start(address);
+        let _counted = Inflight::start(&state);
+        state
+            .counters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .series
+            .add(series, started);
         let mut attempt = 0u32;
         let outcome = loop {
             attempt += 1;
@@ -157,10 +221,12 @@ impl Forwarder {
             let reason = match result {
                 Attempt::Done(outcome) => {
                     state.record(true, &self.cfg, address);
+                    state.answered(&outcome);
                     break outcome;
                 }
                 Attempt::Retry(reason) => reason,
             };
+            state.failed(&reason);
             state.record(false, &self.cfg, address);
             let backoff = self.backoff(attempt);
             let now = Instant::now();
@@ -270,7 +336,46 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// Counts a forward in `EndpointState::inflight` while it lives.
+struct Inflight<'a>(&'a EndpointState);
+
+impl<'a> Inflight<'a> {
+    fn start(state: &'a EndpointState) -> Self {
+        state
+            .inflight
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Inflight(state)
+    }
+}
+
+impl Drop for Inflight<'_> {
+    fn drop(&mut self) {
+        self.0
+            .inflight
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 impl EndpointState {
+    /// Records a final answer: a success, or a refusal as the last error.
+    fn answered(&self, outcome: &Outcome) {
+        let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::SystemTime::now();
+        c.last_success = Some(now);
+        match outcome {
+            Outcome::Conflict(e) | Outcome::Rejected(_, e) | Outcome::Unavailable(e) => {
+                c.last_error = Some((now, e.clone()));
+            }
+            Outcome::Written => {}
+        }
+    }
+
+    /// Records a failed attempt as the last error.
+    fn failed(&self, reason: &str) {
+        let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        c.last_error = Some((std::time::SystemTime::now(), reason.to_string()));
+    }
+
     fn open_until(&self) -> Option<Instant> {
         self.breaker
             .lock()
@@ -352,6 +457,8 @@ mod tests {
         let s = EndpointState {
             permits: Semaphore::new(1),
             breaker: Mutex::default(),
+            inflight: std::sync::atomic::AtomicU64::new(0),
+            counters: Mutex::default(),
         };
         s.record(false, &cfg, "e");
         s.record(false, &cfg, "e");

@@ -298,10 +298,12 @@ impl App {
             &mut batch,
             |(reason, _, tenant), s| {
                 let t = self.tenant_label(&a.tenancy, tenant);
+                let samples = s.counts().total_samples();
+                self.stats.refused(&t, reason.id(), samples);
                 events::SamplesDiscarded {
                     reason: reason.id(),
                     tenant: &t,
-                    samples: s.counts().total_samples(),
+                    samples,
                 }
                 .emit();
             },
@@ -318,6 +320,14 @@ impl App {
             return Ok((Counts::default(), invalid));
         }
         self.check_rates(&a.tenancy, &batch, &routed)?;
+        for (tenant, series) in &routed.groups {
+            let samples = series
+                .iter()
+                .map(|&i| batch.series(i as usize).counts().total_samples())
+                .sum();
+            self.stats
+                .accepted(&self.tenant_label(&a.tenancy, tenant), samples);
+        }
 
         let deadline = Instant::now() + self.cfg.forward.deadline;
         let mut rings_for = Vec::with_capacity(routed.groups.len());
@@ -374,10 +384,12 @@ impl App {
             .take(&demands, Instant::now())
             .map_err(|(tenant, wait)| {
                 let t = self.tenant_label(tenancy, &tenant);
+                let samples = batch.accepted().total_samples();
+                self.stats.refused(&t, "rate_limited", samples);
                 events::SamplesDiscarded {
                     reason: "rate_limited",
                     tenant: &t,
-                    samples: batch.accepted().total_samples(),
+                    samples,
                 }
                 .emit();
                 IngestError::RateLimited {
@@ -417,6 +429,7 @@ impl App {
         }
         .emit();
         for (reason, samples) in &batch.rejected().by_reason {
+            self.stats.refused(tenant, reason.id(), *samples);
             events::SamplesDiscarded {
                 reason: reason.id(),
                 tenant,

@@ -26,6 +26,8 @@ pub mod ingest;
 pub mod metrics;
 pub mod replicate;
 pub mod server;
+pub mod stats;
+pub mod status;
 pub mod tenancy;
 pub mod tls;
 pub mod watch;

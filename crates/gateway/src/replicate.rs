@@ -93,10 +93,12 @@ pub async fn replicate(
                 endpoint.url.clone(),
                 tenant.to_string(),
             );
+            let sent = members.len() as u64;
             // Spawned, so the sends run in parallel on all cores and finish even if the
             // client goes away: a forward never stops half-way.
-            let handle =
-                tokio::spawn(async move { fw.send(&address, &url, &tenant, body, deadline).await });
+            let handle = tokio::spawn(async move {
+                fw.send(&address, &url, &tenant, body, sent, deadline).await
+            });
             tasks.push((ep, Some(handle), None));
         }
         // Keep the buffers for the next request on this thread, unless an unusually large

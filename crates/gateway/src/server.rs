@@ -134,6 +134,7 @@ impl Gateway {
             ready,
             buffers: rwgate_wire::BufferPool::new(BODY_BUFFERS, BODY_BUFFER_MAX),
             tenant_slots: TenantSlots::new(cfg.overload.per_tenant_requests()),
+            stats: crate::stats::Stats::default(),
             cfg,
         };
         Ok(Gateway {
@@ -178,7 +179,8 @@ impl Gateway {
             .with_state(self.app.clone())
     }
 
-    /// The admin router: `/metrics` and the probes.
+    /// The admin router: `/metrics`, the probes, and the status page (`/`,
+    /// `/api/v1/status`).
     pub fn admin_router(&self) -> Router {
         let handle = self.metrics.clone();
         Router::new()
@@ -204,6 +206,8 @@ impl Gateway {
             )
             .route("/-/ready", get(ready))
             .route("/-/healthy", get(healthy))
+            .route("/", get(crate::status::page))
+            .route("/api/v1/status", get(crate::status::json))
             .with_state(self.app.clone())
     }
 
@@ -307,10 +311,12 @@ fn reload_tenancy(app: &App, source: &ConfigSource, last_failure: &mut Option<St
             let ignored = app.cfg.static_changes(&cfg);
             *last_failure = None;
             app.runtime.store(Arc::new(runtime));
+            app.stats.config_reloaded(None);
             events::ConfigReloaded { ignored: &ignored }.emit();
         }
         Err(e) => {
             let new = last_failure.as_deref() != Some(e.as_str());
+            app.stats.config_reloaded(Some(e.clone()));
             events::ConfigReloadFailed { error: &e, new }.emit();
             if new {
                 *last_failure = Some(e);

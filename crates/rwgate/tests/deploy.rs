@@ -136,8 +136,8 @@ fn agent_configs_and_alert_rules_pass_promtool() {
         .arg(&tests)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
     let tested: std::collections::BTreeSet<String> = std::fs::read_to_string(&tests)
         .unwrap()
@@ -177,7 +177,10 @@ fn central_overlay_carries_kube_prometheus_stack_objects() {
     assert!(parsed["panels"].as_array().is_some_and(|p| !p.is_empty()));
     let sm = find(&docs, "ServiceMonitor", "rwgate");
     assert_eq!(sm.len(), 1);
-    assert_eq!(sm[0]["metadata"]["labels"]["release"], "kube-prometheus-stack");
+    assert_eq!(
+        sm[0]["metadata"]["labels"]["release"],
+        "kube-prometheus-stack"
+    );
     let port = s(&sm[0]["spec"]["endpoints"][0]["port"]);
     let svc = find(&docs, "Service", "rwgate")
         .into_iter()
@@ -185,7 +188,11 @@ fn central_overlay_carries_kube_prometheus_stack_objects() {
         .unwrap();
     let ports = svc["spec"]["ports"].as_sequence().unwrap();
     let admin = ports.iter().find(|p| p["name"] == port).unwrap();
-    assert_eq!(admin["port"].as_u64(), Some(10902), "{port} is the admin port");
+    assert_eq!(
+        admin["port"].as_u64(),
+        Some(10902),
+        "{port} is the admin port"
+    );
 }
 
 #[test]

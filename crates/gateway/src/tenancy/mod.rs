@@ -121,7 +121,14 @@ impl TenancyState {
         &self.cfg
     }
 
-    /// Whether `tenant` is configured (listed, given a token, or the default tenant).
+    /// The tenants named in config (listed, given a token, or the default), sorted.
+    pub fn known_tenants(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.known.iter().map(String::as_str).collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Whether `tenant` is named in config (tenants, tokens or the default tenant).
     pub fn is_known(&self, tenant: &str) -> bool {
         self.known.contains(tenant)
     }
