@@ -113,9 +113,22 @@ pub fn install() -> Option<PrometheusHandle> {
             metrics::set_global_recorder(recorder).ok()?;
             describe();
             metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            initialize();
             Some(handle)
         })
         .clone()
+}
+
+/// Exports the series that alerts and dashboards read before anything happened, at 0
+/// (or, for the config, the successful start): a counter that does not exist yet
+/// makes `rate()` and `increase()` return nothing instead of 0.
+fn initialize() {
+    for cause in ["unavailable", "conflict"] {
+        metrics::counter!(QUORUM_FAILURES, "cause" => cause).increment(0);
+    }
+    metrics::counter!(CONFIG_RELOAD_ERRORS).increment(0);
+    metrics::gauge!(CONFIG_LAST_RELOAD_SUCCESSFUL).set(1.0);
+    metrics::counter!(rwgate_ring::metrics::CONFIG_RELOAD_ERRORS).increment(0);
 }
 
 fn describe() {

@@ -94,16 +94,6 @@ fn utf8_names_reach_victoria_metrics_as_sent() {
     assert!(!log.contains('\x1b'), "ANSI codes in a log file: {log:?}");
 }
 
-/// Percent-encodes a PromQL expression for a query string.
-fn encode(q: &str) -> String {
-    q.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[test]
 fn prometheus_2_42_receiver_stores_utf8_names_and_promql_selects_them() {
     let tmp = TempDir::new("utf8-prom");
@@ -117,7 +107,7 @@ fn prometheus_2_42_receiver_stores_utf8_names_and_promql_selects_them() {
     let query = format!(
         "http://127.0.0.1:{}/api/v1/query?query={}",
         prom.port,
-        encode(r#"{__name__="resource.cpu.usage"}"#)
+        urlencode(r#"{__name__="resource.cpu.usage"}"#)
     );
     let (code, answer) = http_get(&query).unwrap();
     assert_eq!(code, 200, "{answer}");

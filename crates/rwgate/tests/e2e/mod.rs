@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub use procs::{Gateway, PromAgent, PromReceiver, Vm, VmAgent};
+pub use procs::{Gateway, PromAgent, PromReceiver, PromScraper, Vm, VmAgent};
 pub use target::SeqTarget;
 
 /// The path of `bin`, or a failure naming the Debian package that ships it.
@@ -76,6 +76,16 @@ pub fn metrics_at(port: u16) -> String {
     http_get(&format!("http://127.0.0.1:{port}/metrics"))
         .map(|(_, b)| b)
         .unwrap_or_default()
+}
+
+/// Percent-encodes `q` for a query string (PromQL expressions).
+pub fn urlencode(q: &str) -> String {
+    q.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// A blocking HTTP GET on loopback: status and body.

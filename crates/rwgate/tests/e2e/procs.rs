@@ -229,6 +229,60 @@ impl PromReceiver {
     }
 }
 
+/// Debian's Prometheus as a scraper: scrapes `targets` every second and evaluates
+/// `rules` (a rules file's text) every second; its HTTP API answers PromQL.
+pub struct PromScraper {
+    pub port: u16,
+    proc: Option<Proc>,
+}
+
+impl PromScraper {
+    pub fn start(tmp: &TempDir, targets: &[String], rules: &str) -> PromScraper {
+        let bin = require("prometheus", "prometheus");
+        let port = free_port();
+        let dir = tmp.join("prom-scraper");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("rules.yml"), rules).unwrap();
+        let targets: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: rwgate\n    static_configs:\n      - targets: [{}]\n",
+            dir.join("rules.yml").display(),
+            targets.join(", ")
+        );
+        let file = dir.join("prometheus.yml");
+        std::fs::write(&file, config).unwrap();
+        let mut cmd = Command::new(bin);
+        cmd.arg(format!("--config.file={}", file.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+        let proc = Proc::spawn(cmd, "prometheus", dir.join("log"));
+        wait_ready(
+            &format!("http://127.0.0.1:{port}/-/ready"),
+            30,
+            "prometheus scraper",
+        );
+        PromScraper {
+            port,
+            proc: Some(proc),
+        }
+    }
+
+    /// `GET /api/v1/<path>` as JSON.
+    pub fn api(&self, path_and_query: &str) -> serde_json::Value {
+        let url = format!("http://127.0.0.1:{}/api/v1/{path_and_query}", self.port);
+        let (code, body) = http_get(&url).unwrap_or((0, String::new()));
+        assert_eq!(code, 200, "{url}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    pub fn log_tail(&self) -> String {
+        self.proc.as_ref().map(Proc::log_tail).unwrap_or_default()
+    }
+}
+
 /// The `rwgate` binary under test.
 pub struct Gateway {
     pub port: u16,
