@@ -155,6 +155,9 @@ async fn status_page_shows_a_backed_off_receiver_and_a_rate_limited_tenant() {
     .await
     .unwrap();
     assert!(dom.contains("<h1>rwgate "), "{dom}");
+    // Plain server-rendered tables: nothing to run, nothing to fetch.
+    assert!(!dom.contains("<script"), "{dom}");
+    assert!(!dom.contains("src=\"http"), "{dom}");
     assert!(dom.contains(">ready<"), "{dom}");
     assert!(dom.contains("backed off</span> for"), "{dom}");
     let bad_address = failing.as_str();
