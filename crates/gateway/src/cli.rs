@@ -48,7 +48,7 @@ impl Command {
     fn serve_args_mut(&mut self) -> Option<&mut ServeArgs> {
         match self {
             Command::Serve(a) | Command::CheckConfig(a) | Command::Doctor(a) => Some(a),
-            Command::Ring(_) | Command::Demo(_) => None,
+            Command::Ring(_) | Command::Demo(_) | Command::Relabel(_) => None,
         }
     }
 }
@@ -133,6 +133,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Audit a configuration: hashrings, endpoints (probed), replication, tenants.
     Doctor(ServeArgs),
+    /// Dry-run a tenant's relabeling on one series: the result and the rule that
+    /// decided it.
+    Relabel(RelabelArgs),
 }
 
 /// Flags of `serve` and `check-config`.
@@ -320,6 +323,20 @@ pub struct LookupArgs {
     pub ring: RingOpts,
 }
 
+/// `rwgate relabel`
+#[derive(Debug, Clone, Args)]
+pub struct RelabelArgs {
+    /// YAML configuration file (its `relabel_configs`, `tenant_defaults` and `tenants`).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Tenant whose rules apply.
+    #[arg(long)]
+    pub tenant: String,
+    /// Series: `up{job="x"}` or `{__name__="up",job="x"}`.
+    #[arg(long)]
+    pub series: String,
+}
+
 /// `rwgate ring check`
 #[derive(Debug, Clone, Args)]
 pub struct RingFileArgs {
@@ -413,6 +430,63 @@ pub fn ring_lookup(args: &LookupArgs) -> Result<String, Failure> {
     for n in 0..ring.replication_factor() {
         out.push_str(&ring.endpoints()[ring.replica(hash, n)].address);
         out.push('\n');
+    }
+    Ok(out)
+}
+
+/// `rwgate relabel`: the series after the tenant's rules, and which rules decided it.
+pub fn relabel(args: &RelabelArgs) -> Result<String, Failure> {
+    let cfg = Config::from_file(&args.config).map_err(|e| Failure::usage(e.to_string()))?;
+    crate::tenancy::validate_tenant(&args.tenant).map_err(|e| Failure::usage(e.to_string()))?;
+    let rules = crate::tenancy::TenantRelabel::build(
+        &cfg.relabel_configs,
+        &cfg.tenant_defaults,
+        &cfg.tenants,
+    )
+    .map_err(|e| {
+        Failure::usage(
+            e.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    })?;
+    let rules = rules.for_tenant(&args.tenant);
+    let input =
+        rwgate_ring::selector::parse(&args.series).map_err(|e| Failure::usage(e.to_string()))?;
+    let mut labels = crate::relabel::Labels::new(input);
+    let show = |l: &crate::relabel::Labels| {
+        let inner: Vec<String> = l
+            .pairs()
+            .iter()
+            .map(|(n, v)| format!("{n}={v:?}"))
+            .collect();
+        format!("{{{}}}", inner.join(", "))
+    };
+    let mut out = format!(
+        "tenant {}: {} rule(s)\ninput:  {}\n",
+        args.tenant,
+        rules.rules().len(),
+        show(&labels)
+    );
+    for (i, rule) in rules.rules().iter().enumerate() {
+        let before = labels.clone();
+        if !rule.apply(&mut labels) {
+            out.push_str(&format!("dropped by rule #{i} ({})\n", rule.describe()));
+            return Ok(out);
+        }
+        if labels != before {
+            out.push_str(&format!(
+                "rule #{i} ({}) -> {}\n",
+                rule.describe(),
+                show(&labels)
+            ));
+        }
+    }
+    if labels.is_empty() || labels.get("__name__").is_empty() {
+        out.push_str("dropped: no labels or no __name__ left\n");
+    } else {
+        out.push_str(&format!("output: {}\n", show(&labels)));
     }
     Ok(out)
 }

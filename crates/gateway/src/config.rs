@@ -57,6 +57,9 @@ pub struct Config {
     pub overload: Overload,
     /// Forwarding to receivers.
     pub forward: Forward,
+    /// Relabeling for every tenant, in Prometheus' syntax; a tenant's own
+    /// `relabel_configs` run after these. Reloaded with the config.
+    pub relabel_configs: Vec<crate::relabel::RuleConfig>,
 }
 
 /// Log output format.
@@ -294,6 +297,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             overload: Overload::default(),
             forward: Forward::default(),
+            relabel_configs: Vec::new(),
         }
     }
 }
@@ -367,6 +371,7 @@ impl Config {
             &self.tenants,
             &self.tenant_defaults,
             self.limits.wire(),
+            &self.relabel_configs,
         )
     }
 
@@ -394,6 +399,13 @@ impl Config {
         }
         self.tenancy
             .check(&self.tenants, &self.tenant_defaults, &mut p);
+        if let Err(errors) = crate::tenancy::TenantRelabel::build(
+            &self.relabel_configs,
+            &self.tenant_defaults,
+            &self.tenants,
+        ) {
+            p.extend(errors.iter().map(ToString::to_string));
+        }
         if let Some(tls) = &self.tls {
             tls.check(&mut p);
         }

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Command::Ring(RingCommand::Diff(a)) => print(rwgate_gateway::cli::ring_diff(&a)),
         Command::Demo(a) => demo(a.series, a.requests),
         Command::Doctor(args) => doctor(&args),
+        Command::Relabel(a) => print(rwgate_gateway::cli::relabel(&a)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,6 +13,10 @@ use std::time::Duration;
 use e2e::*;
 use rwgate_gateway::cli::{LookupArgs, RingOpts, ring_lookup};
 
+/// tenant-a's relabeling: a label added and one copied, so every tenant-a series
+/// arrives with labels its agent did not send, and is placed by them.
+const RELABEL: &str = "tenants:\n  tenant-a:\n    relabel_configs:\n      - {target_label: relabeled, replacement: \"yes\"}\n      - {source_labels: [job], target_label: scrape_job}\n";
+
 const TOKEN: &str = "e2e-token-tenant-a-000000";
 type LabelSet = Vec<(String, String)>;
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -34,7 +38,7 @@ fn agents_series_land_on_exactly_the_ring_lookup_receivers() {
     let gw = Gateway::start(
         &tmp,
         &format!(
-            "hashrings: {}\nreplication_factor: 2\ntenancy:\n  tokens:\n    {TOKEN}: tenant-a\n",
+            "hashrings: {}\nreplication_factor: 2\ntenancy:\n  tokens:\n    {TOKEN}: tenant-a\n{RELABEL}",
             rings.display()
         ),
     );
@@ -106,6 +110,12 @@ fn agents_series_land_on_exactly_the_ring_lookup_receivers() {
                 Some("cluster-02"),
                 "{s:?}"
             );
+            assert_eq!(
+                s.labels.get("relabeled").map(String::as_str),
+                Some("yes"),
+                "{s:?}"
+            );
+            assert_eq!(s.labels.get("scrape_job"), s.labels.get("job"), "{s:?}");
             "tenant-a"
         } else {
             b += 1;
@@ -113,6 +123,10 @@ fn agents_series_land_on_exactly_the_ring_lookup_receivers() {
                 s.labels.get("cluster").map(String::as_str),
                 Some("cluster-04"),
                 "{s:?}"
+            );
+            assert!(
+                !s.labels.contains_key("relabeled"),
+                "tenant-a's rules only: {s:?}"
             );
             "tenant-b"
         };

@@ -215,20 +215,55 @@ impl WriteBatch {
                 value: v,
             });
         }
-        let nlabels = (self.labels.len() - new_start) as u32;
+        let nlabels = self.labels.len() - new_start;
         // Re-encode: sorted labels, then every other field of the old encoding.
-        let old = self.bytes(s.encoded).to_vec();
-        let mut order: Vec<u32> = (0..nlabels).collect();
+        let mut order: Vec<usize> = (0..nlabels).collect();
         order.sort_by(|&a, &b| {
-            self.bytes(self.labels[new_start + a as usize].name)
-                .cmp(self.bytes(self.labels[new_start + b as usize].name))
+            self.bytes(self.labels[new_start + a].name)
+                .cmp(self.bytes(self.labels[new_start + b].name))
         });
-        let mut out = Vec::with_capacity(old.len() + 32);
+        let mut out = Vec::with_capacity(self.bytes(s.encoded).len() + 32);
         for &k in &order {
-            let l = self.labels[new_start + k as usize];
-            let (n, v) = (self.bytes(l.name), self.bytes(l.value));
-            pb::put_label(&mut out, 1, n, v);
+            let l = self.labels[new_start + k];
+            pb::put_label(&mut out, 1, self.bytes(l.name), self.bytes(l.value));
         }
+        self.finish_reencode(i, s, new_start, out);
+        true
+    }
+
+    /// Replaces every label of series `i` with `labels` (sorted by name, as relabeling
+    /// yields them) and re-encodes the series; its other fields stay as they were.
+    /// Placement then hashes the new labels in this order.
+    pub fn replace_labels(&mut self, i: usize, labels: &[(&str, &str)]) {
+        let s = self.series[i];
+        let new_start = self.labels.len();
+        for (n, v) in labels {
+            let name = self.push_scratch(n.as_bytes());
+            let value = self.push_scratch(v.as_bytes());
+            self.labels.push(LabelRef { name, value });
+        }
+        let mut out = Vec::with_capacity(self.bytes(s.encoded).len() + 32);
+        for (n, v) in labels {
+            pb::put_label(&mut out, 1, n.as_bytes(), v.as_bytes());
+        }
+        self.finish_reencode(i, s, new_start, out);
+    }
+
+    /// Appends `bytes` to scratch; their span.
+    fn push_scratch(&mut self, bytes: &[u8]) -> Span {
+        let start = (self.body.len() + self.scratch.len()) as u32;
+        self.scratch.extend_from_slice(bytes);
+        Span {
+            start,
+            len: bytes.len() as u32,
+        }
+    }
+
+    /// Completes a re-encoding of series `i` (was `s`): `out` holds its new label
+    /// fields; the old encoding's other fields follow, and the series points at its
+    /// labels from `new_start` on.
+    fn finish_reencode(&mut self, i: usize, s: Series, new_start: usize, mut out: Vec<u8>) {
+        let old = self.bytes(s.encoded).to_vec();
         let mut r = pb::Reader::new(&old, 0..old.len());
         // The old encoding was written or validated by this crate: it is well-formed.
         while let Ok(Some(f)) = r.next_field() {
@@ -236,18 +271,13 @@ impl WriteBatch {
                 out.extend_from_slice(&old[f.range()]);
             }
         }
-        let start = (self.body.len() + self.scratch.len()) as u32;
-        self.scratch.extend_from_slice(&out);
+        let encoded = self.push_scratch(&out);
         self.series[i] = Series {
             labels: new_start as u32,
-            nlabels,
-            encoded: Span {
-                start,
-                len: out.len() as u32,
-            },
+            nlabels: (self.labels.len() - new_start) as u32,
+            encoded,
             counts: s.counts,
         };
-        true
     }
 
     pub(crate) fn bytes(&self, span: Span) -> &[u8] {

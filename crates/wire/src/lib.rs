@@ -43,7 +43,7 @@ pub use pb::PbError;
 pub use pool::BufferPool;
 pub use rejections::{RefusalReason, Rejections};
 pub use symbols::SymbolTable;
-pub use validate::{is_legacy_label_name, is_legacy_metric_name};
+pub use validate::{is_legacy_label_name, is_legacy_metric_name, label_set as validate_label_set};
 
 use bytes::Bytes;
 

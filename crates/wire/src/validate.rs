@@ -104,6 +104,24 @@ pub(crate) fn labels(
     Ok(sorted)
 }
 
+/// Validates a label set given as `(name, value)` pairs (labels made by relabeling):
+/// the rules decoding applies to a series from the wire.
+pub fn label_set(pairs: &[(&str, &str)], limits: &Limits) -> Result<(), Reason> {
+    let mut body = Vec::new();
+    let mut refs = Vec::with_capacity(pairs.len());
+    for (n, v) in pairs {
+        let name = Span::of(body.len()..body.len() + n.len());
+        body.extend_from_slice(n.as_bytes());
+        let value = Span::of(body.len()..body.len() + v.len());
+        body.extend_from_slice(v.as_bytes());
+        refs.push(LabelRef { name, value });
+    }
+    let mut order = Vec::new();
+    labels(&body, &refs, refs.len(), limits, &mut order)
+        .map(|_| ())
+        .map_err(|i| i.reason)
+}
+
 const METRIC_NAME: &[u8; 8] = b"__name__";
 
 /// `name == "__name__"` as one 8-byte comparison (no call into `memcmp`).

@@ -225,6 +225,9 @@ pub struct TenantSpec {
     pub require_auth: bool,
     /// Limits; unset ones fall back to `tenant_defaults`, then to the global `limits`.
     pub limits: TenantLimits,
+    /// Relabeling (Prometheus syntax) after the global `relabel_configs`; unset: the
+    /// `tenant_defaults` ones.
+    pub relabel_configs: Option<Vec<crate::relabel::RuleConfig>>,
 }
 
 impl TenantSpec {

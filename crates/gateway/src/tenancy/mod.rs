@@ -22,6 +22,7 @@ pub use self::config::{
 };
 pub use self::names::{TenantError, escape, validate_tenant};
 pub use self::ratelimit::RateLimiter;
+use crate::relabel::{RelabelError, RuleConfig, RuleSet};
 use crate::tls::PeerIdentity;
 
 /// Why a request may not write, or not write as the tenant it names. The error module
@@ -64,6 +65,61 @@ pub struct Identity {
     pub can_split: bool,
 }
 
+/// Each tenant's relabeling: the global rules, then its own (or `tenant_defaults`'),
+/// compiled once per config load.
+#[derive(Debug, Clone, Default)]
+pub struct TenantRelabel {
+    default: RuleSet,
+    tenants: HashMap<String, RuleSet>,
+}
+
+impl TenantRelabel {
+    /// Compiles every rule list; each bad rule is named by its key path.
+    pub fn build(
+        global: &[RuleConfig],
+        defaults: &TenantSpec,
+        tenants: &BTreeMap<String, TenantSpec>,
+    ) -> Result<TenantRelabel, Vec<RelabelError>> {
+        let mut errors = Vec::new();
+        let mut compile = |path: String, rules: &[RuleConfig]| {
+            RuleSet::compile(&path, rules).unwrap_or_else(|e| {
+                errors.extend(e);
+                RuleSet::default()
+            })
+        };
+        let global = compile("relabel_configs".into(), global);
+        let default_own = compile(
+            "tenant_defaults.relabel_configs".into(),
+            defaults.relabel_configs.as_deref().unwrap_or_default(),
+        );
+        let mut out = TenantRelabel {
+            default: global.then(&default_own),
+            tenants: HashMap::new(),
+        };
+        for (name, spec) in tenants {
+            if let Some(rules) = &spec.relabel_configs {
+                let own = compile(format!("tenants.{name}.relabel_configs"), rules);
+                out.tenants.insert(name.clone(), global.then(&own));
+            }
+        }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The rules that apply to `tenant`.
+    pub fn for_tenant(&self, tenant: &str) -> &RuleSet {
+        self.tenants.get(tenant).unwrap_or(&self.default)
+    }
+
+    /// True when no tenant has a rule (the ingest path skips relabeling).
+    pub fn is_empty(&self) -> bool {
+        self.default.is_empty() && self.tenants.values().all(RuleSet::is_empty)
+    }
+}
+
 /// The tenancy configuration, ready to answer per request. Its `Debug` shows tokens as
 /// `[REDACTED]`.
 #[derive(Debug)]
@@ -75,17 +131,26 @@ pub struct TenancyState {
     defaults: TenantSpec,
     global: rwgate_wire::Limits,
     known: HashSet<String>,
+    relabel: TenantRelabel,
 }
 
 impl TenancyState {
     /// Builds from the validated `tenancy`, `tenants` and `tenant_defaults` sections,
-    /// reading `tokens_file` if set; `global` are the limits of tenants that set none.
+    /// reading `tokens_file` if set; `global` are the limits of tenants that set none,
+    /// `relabel` the global `relabel_configs`.
     pub fn build(
         t: &Tenancy,
         tenants: &BTreeMap<String, TenantSpec>,
         defaults: &TenantSpec,
         global: rwgate_wire::Limits,
+        relabel: &[RuleConfig],
     ) -> Result<TenancyState, String> {
+        let relabel = TenantRelabel::build(relabel, defaults, tenants).map_err(|e| {
+            e.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
         let mut tokens: HashMap<Token, TokenSpec> = t.tokens.clone().into_iter().collect();
         if let Some(path) = &t.tokens_file {
             for (token, spec) in config::read_tokens_file(path)? {
@@ -112,6 +177,7 @@ impl TenancyState {
             defaults: defaults.clone(),
             global,
             known,
+            relabel,
             cfg: t.clone(),
         })
     }
@@ -119,6 +185,11 @@ impl TenancyState {
     /// The tenancy settings.
     pub fn settings(&self) -> &Tenancy {
         &self.cfg
+    }
+
+    /// Each tenant's relabeling.
+    pub fn relabel(&self) -> &TenantRelabel {
+        &self.relabel
     }
 
     /// The tenants named in config (listed, given a token, or the default), sorted.

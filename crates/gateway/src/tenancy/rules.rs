@@ -4,16 +4,22 @@
 use rwgate_wire::{RefusalReason, Rejections, SeriesRef, WriteBatch};
 
 use super::{Identity, LabelPolicy, TenancyState, TenantSpec, escape, validate_tenant};
+use crate::relabel::{Labels, Outcome};
 
 /// Why the tenancy rules refused a series (the request still writes the others).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter)]
 pub enum RuleReason {
+    /// Relabeling gave a series a label set decoding would refuse (the wire reason).
+    #[strum(disabled)]
+    Relabeled(rwgate_wire::Reason),
     /// A series lacks a label its tenant's rules require.
     MissingRequiredLabel,
     /// A series carries a label value its tenant's rules do not allow.
     LabelValueNotAllowed,
     /// A series' tenant label (split mode) is not a valid or known tenant.
     InvalidTenantLabel,
+    /// Relabeling dropped the series (counted, not refused: the request still succeeds).
+    RelabelDropped,
 }
 
 impl RuleReason {
@@ -26,9 +32,11 @@ impl RuleReason {
 impl RefusalReason for RuleReason {
     fn id(self) -> &'static str {
         match self {
+            RuleReason::Relabeled(r) => r.id(),
             RuleReason::MissingRequiredLabel => "missing_required_label",
             RuleReason::LabelValueNotAllowed => "label_value_not_allowed",
             RuleReason::InvalidTenantLabel => "invalid_tenant_label",
+            RuleReason::RelabelDropped => "relabel_dropped",
         }
     }
 }
@@ -42,6 +50,19 @@ pub struct Routed {
     pub overwritten: u64,
     /// Series the rules refused (removed from the batch).
     pub refused: Rejections<RuleReason>,
+    /// Series a relabel rule dropped, or left without labels or `__name__` (removed
+    /// from the batch; not an error).
+    pub relabel_dropped: Rejections<Dropped>,
+}
+
+/// Why relabeling removed a series without refusing the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dropped;
+
+impl RefusalReason for Dropped {
+    fn id(self) -> &'static str {
+        "relabel_dropped"
+    }
 }
 
 /// A refused series: reason, optional detail, and its tenant for the discard metric.
@@ -86,6 +107,18 @@ pub fn route(
         }
         LabelPolicy::Reject => {}
     }
+
+    let dropped = relabel(state, batch, &mut tenants);
+    let (kept_after_relabel, relabel_dropped) = batch.retain(|i, s| {
+        if !dropped[i] {
+            return Ok(());
+        }
+        let tenant = tenants.names[tenants.of[i] as usize].as_str();
+        on_refused((RuleReason::RelabelDropped, None, tenant), s);
+        Err((Dropped, None))
+    });
+    routed.relabel_dropped = relabel_dropped;
+    tenants.keep_only(&kept_after_relabel);
 
     // Looked up once per tenant, not once per series.
     let specs: Vec<&TenantSpec> = tenants.names.iter().map(|n| state.spec(n)).collect();
@@ -138,6 +171,65 @@ fn require_agreement(
     )))
 }
 
+/// Applies each series' tenant's relabel rules: changed series are re-encoded (and
+/// placed by their new labels), an invalid result is marked refused with the reason
+/// decoding would give. Returns, per series, whether relabeling drops it (a rule
+/// dropped it, or it was left without labels or `__name__`).
+fn relabel(state: &TenancyState, batch: &mut WriteBatch, tenants: &mut Tenants) -> Vec<bool> {
+    let mut dropped = vec![false; batch.len()];
+    if state.relabel().is_empty() {
+        return dropped;
+    }
+    let rules: Vec<&crate::relabel::RuleSet> = tenants
+        .names
+        .iter()
+        .map(|n| state.relabel().for_tenant(n))
+        .collect();
+    let limits: Vec<rwgate_wire::Limits> =
+        tenants.names.iter().map(|n| state.wire_limits(n)).collect();
+    for (i, drop) in dropped.iter_mut().enumerate() {
+        let t = tenants.of[i] as usize;
+        if rules[t].is_empty() || tenants.refused[i].is_some() {
+            continue;
+        }
+        let s = batch.series(i);
+        let before: Vec<(String, String)> = s
+            .labels()
+            .map(|(n, v)| {
+                (
+                    String::from_utf8_lossy(n).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                )
+            })
+            .collect();
+        let mut labels = Labels::new(before.iter().cloned());
+        if rules[t].apply(&mut labels) != Outcome::Keep
+            || labels.is_empty()
+            || labels.get("__name__").is_empty()
+        {
+            *drop = true;
+            continue;
+        }
+        if labels.pairs() == before.as_slice() {
+            continue;
+        }
+        let pairs: Vec<(&str, &str)> = labels
+            .pairs()
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        if let Err(reason) = rwgate_wire::validate_label_set(&pairs, &limits[t]) {
+            tenants.refused[i] = Some((
+                RuleReason::Relabeled(reason),
+                "after relabeling".to_string(),
+            ));
+            continue;
+        }
+        batch.replace_labels(i, &pairs);
+    }
+    dropped
+}
+
 /// The tenant of every series of a batch, and the series refused for their tenant
 /// label.
 struct Tenants {
@@ -150,6 +242,15 @@ struct Tenants {
 }
 
 impl Tenants {
+    /// Keeps the entries of the series kept (`kept`: original indices, in order).
+    fn keep_only(&mut self, kept: &[u32]) {
+        self.of = kept.iter().map(|&k| self.of[k as usize]).collect();
+        self.refused = kept
+            .iter()
+            .map(|&k| self.refused[k as usize].take())
+            .collect();
+    }
+
     /// Every series belongs to the request's tenant.
     fn of_request(id: &Identity, series: usize) -> Tenants {
         Tenants {
