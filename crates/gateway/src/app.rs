@@ -52,6 +52,8 @@ pub struct App {
     pub(crate) tenant_slots: TenantSlots,
     /// Counters for the status page.
     pub(crate) stats: Stats,
+    /// Live replicas, for `global` rate limits.
+    pub(crate) peers: crate::peers::Peers,
 }
 
 /// Ready when rings are loaded and no shutdown has begun.

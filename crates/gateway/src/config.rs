@@ -119,6 +119,31 @@ pub struct LimitsConfig {
     /// `keepalive_timeout`).
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// `local`: each replica enforces every tenant's `ingestion_rate` on its own (N
+    /// replicas admit N times the rate); `global`: each divides the rate and burst by
+    /// the number of live replicas found at `peers_dns` (Mimir's global strategy).
+    pub rate_limit_strategy: RateLimitStrategy,
+    /// `global`: a DNS name that resolves to every rwgate replica (a headless Service),
+    /// re-resolved every `peers_refresh`.
+    pub peers_dns: Option<String>,
+    /// `global`: a hosts-format file (`address name...`) read instead of DNS: the
+    /// replicas are the distinct addresses listed for `peers_dns`. For tests and for
+    /// setups without DNS.
+    pub peers_hosts_file: Option<PathBuf>,
+    /// How often the replicas are counted again.
+    #[serde(with = "humantime_serde")]
+    pub peers_refresh: Duration,
+}
+
+/// How per-tenant ingestion rates hold across gateway replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateLimitStrategy {
+    /// Each replica enforces the whole rate.
+    #[default]
+    Local,
+    /// Each replica enforces rate / live replicas.
+    Global,
 }
 
 /// Label name charset.
@@ -151,6 +176,10 @@ impl Default for LimitsConfig {
             body_rate_grace: Duration::from_secs(5),
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(90),
+            rate_limit_strategy: RateLimitStrategy::Local,
+            peers_dns: None,
+            peers_hosts_file: None,
+            peers_refresh: Duration::from_secs(5),
         }
     }
 }
@@ -399,6 +428,14 @@ impl Config {
         }
         self.tenancy
             .check(&self.tenants, &self.tenant_defaults, &mut p);
+        if self.limits.rate_limit_strategy == RateLimitStrategy::Global
+            && self.limits.peers_dns.is_none()
+        {
+            p.push("limits.peers_dns: required by rate_limit_strategy: global (the headless Service of the rwgate Deployment)".into());
+        }
+        if self.limits.peers_refresh.is_zero() {
+            p.push("limits.peers_refresh must be above 0".into());
+        }
         if let Err(errors) = crate::tenancy::TenantRelabel::build(
             &self.relabel_configs,
             &self.tenant_defaults,

@@ -374,6 +374,32 @@ impl EndpointBackedOff<'_> {
     }
 }
 
+// ---- peers ------------------------------------------------------------------------
+
+static PEERS_LOG: LogEvery = LogEvery::new(Duration::from_secs(60));
+
+/// The live replicas were counted (`global` rate limits divide by this).
+pub struct Peers(pub u64);
+
+impl Peers {
+    /// Sets the gauge.
+    pub fn emit(self) {
+        metrics::gauge!(m::RATE_LIMIT_PEERS).set(self.0 as f64);
+    }
+}
+
+/// The replicas could not be counted; the last good count stays.
+pub struct PeersUnknown<'a>(pub &'a str);
+
+impl PeersUnknown<'_> {
+    /// Logs at most every minute.
+    pub fn emit(self) {
+        if PEERS_LOG.due() {
+            tracing::warn!(error = %self.0, "counting rwgate replicas failed; keeping the last count (logged at most every 60s)");
+        }
+    }
+}
+
 // ---- reload -----------------------------------------------------------------------
 
 /// The config (and tokens) reloaded.

@@ -353,6 +353,18 @@ impl App {
         Ok((done.written, self.outcome(done, invalid)))
     }
 
+    /// `tenant`'s rate and burst on this replica: the configured ones, divided by the
+    /// live replicas under the `global` strategy.
+    pub(crate) fn tenant_rate(&self, tenancy: &TenancyState, tenant: &str) -> Option<(f64, u64)> {
+        let (rate, burst) = tenancy.rate(tenant)?;
+        let limits = &self.runtime.load().limits;
+        if limits.rate_limit_strategy != crate::config::RateLimitStrategy::Global {
+            return Some((rate, burst));
+        }
+        let n = self.peers.count();
+        Some((rate / n as f64, burst.div_ceil(n).max(1)))
+    }
+
     /// Charges every tenant's rate for its samples, all or nothing.
     fn check_rates(
         &self,
@@ -364,7 +376,7 @@ impl App {
             .groups
             .iter()
             .filter_map(|(tenant, series)| {
-                let (rate, burst) = tenancy.rate(tenant)?;
+                let (rate, burst) = self.tenant_rate(tenancy, tenant)?;
                 let samples = series
                     .iter()
                     .map(|&i| batch.series(i as usize).counts().total_samples())

@@ -24,6 +24,7 @@ pub mod events;
 pub mod forward;
 pub mod ingest;
 pub mod metrics;
+pub mod peers;
 pub mod relabel;
 pub mod replicate;
 pub mod server;

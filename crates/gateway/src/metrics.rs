@@ -5,6 +5,8 @@ use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+/// rwgate replicas counted for the `global` rate-limit strategy.
+pub const RATE_LIMIT_PEERS: &str = "rwgate_rate_limit_peers";
 /// Requests answered, by `code` and `protocol`.
 pub const REQUESTS: &str = "rwgate_requests_total";
 /// Time from request start to answer.
@@ -63,6 +65,7 @@ pub const BUILD_INFO: &str = "rwgate_build_info";
 
 /// Every metric name of this crate (the ring's are in `rwgate_ring::metrics::ALL`).
 pub const ALL: &[&str] = &[
+    RATE_LIMIT_PEERS,
     REQUESTS,
     REQUEST_DURATION,
     RECEIVED_SAMPLES,
@@ -139,6 +142,10 @@ fn describe() {
         "Remote-write requests answered, by code and protocol."
     );
     describe_histogram!(REQUEST_DURATION, "Time from request start to answer.");
+    describe_gauge!(
+        RATE_LIMIT_PEERS,
+        "rwgate replicas counted at limits.peers_dns; with rate_limit_strategy global each enforces ingestion_rate divided by this."
+    );
     describe_counter!(RECEIVED_SAMPLES, "Samples accepted, by tenant.");
     describe_counter!(
         RECEIVED_HISTOGRAMS,

@@ -135,6 +135,7 @@ impl Gateway {
             buffers: rwgate_wire::BufferPool::new(BODY_BUFFERS, BODY_BUFFER_MAX),
             tenant_slots: TenantSlots::new(cfg.overload.per_tenant_requests()),
             stats: crate::stats::Stats::default(),
+            peers: crate::peers::Peers::default(),
             cfg,
         };
         Ok(Gateway {
@@ -258,6 +259,16 @@ impl Gateway {
         tracing::info!(%addr, admin = %admin_addr, tls = settings.tls.is_some(), "rwgate serving");
         let open = Arc::new(OpenConnections::default());
         let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
+        let peers = tokio::spawn({
+            let app = self.app.clone();
+            async move {
+                loop {
+                    let limits = app.runtime.load().limits.clone();
+                    crate::peers::refresh(&app.peers, &limits).await;
+                    tokio::time::sleep(limits.peers_refresh).await;
+                }
+            }
+        });
         let accept = conn::serve(listener, self.router(), settings, open.clone(), drain_rx);
         let grace = cfg.shutdown_grace;
         let ready = self.app.ready.clone();
@@ -288,6 +299,7 @@ impl Gateway {
             () = drained => {},
         }
         let _ = admin_stop.send(());
+        peers.abort();
         drop(self.watches);
         Ok(())
     }

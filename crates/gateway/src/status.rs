@@ -84,7 +84,8 @@ pub struct TenantReport {
     pub samples_per_second: f64,
     /// Samples refused since start, by reason.
     pub refused: Vec<(String, u64)>,
-    /// Its `ingestion_rate` and burst, when limited.
+    /// Its `ingestion_rate` and burst on this replica (divided by the replicas under
+    /// the `global` strategy), when limited.
     pub rate_limit: Option<(f64, u64)>,
     /// Samples/s accepted as a share of the rate limit.
     pub rate_limit_use: Option<f64>,
@@ -173,7 +174,7 @@ pub fn report(app: &App) -> StatusReport {
     let tenants = seen
         .into_iter()
         .map(|(tenant, (rate, refused))| {
-            let limit = tenancy.rate(&tenant);
+            let limit = app.tenant_rate(tenancy, &tenant);
             TenantReport {
                 rate_limit_use: limit.map(|(r, _)| if r > 0.0 { rate / r } else { 0.0 }),
                 rate_limit: limit,

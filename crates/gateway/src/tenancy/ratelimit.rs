@@ -193,7 +193,10 @@ mod tests {
                 rate: 100.0,
                 burst: 200,
             };
-            assert!(l.take(&[demand], now).is_ok(), "tenant {i} has its own bucket");
+            assert!(
+                l.take(&[demand], now).is_ok(),
+                "tenant {i} has its own bucket"
+            );
             peak = peak.max(l.buckets());
         }
         // At most the tenants of one sweep interval (1 s = 10,000 requests) plus those
