@@ -127,3 +127,54 @@ fn errors_name_the_key_path_and_the_rule() {
         err[0]
     );
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn labels() -> impl Strategy<Value = Vec<(String, String)>> {
+        prop::collection::vec(("[a-d]{1,2}", "[a-c]{0,3}"), 0..6)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// The `replace` fast path (empty joined value, default regex, no `$`) gives
+        /// what the general path gives.
+        #[test]
+        fn replace_fast_path_equals_the_general_path(
+            input in labels(),
+            sources in prop::collection::vec("[a-d]{1,2}", 0..3),
+            target in "[a-d]{1,2}",
+            replacement in "[a-c]{0,3}",
+        ) {
+            let cfg = RuleConfig {
+                source_labels: Some(sources),
+                target_label: Some(target),
+                replacement: Some(replacement),
+                ..RuleConfig::default()
+            };
+            let fast = cfg.compile().unwrap();
+            let mut slow = fast.clone();
+            slow.default_regex = false; // forces the regex path with the same `(.*)`
+            let (mut a, mut b) = (Labels::new(input.clone()), Labels::new(input));
+            prop_assert_eq!(fast.apply(&mut a), slow.apply(&mut b));
+            prop_assert_eq!(a, b);
+        }
+
+        /// Labels stay sorted, unique and without empty values whatever rules run.
+        #[test]
+        fn labels_stay_a_valid_set(input in labels(), drop_re in "[a-d]") {
+            let rules: Vec<RuleConfig> = serde_yaml_ng::from_str(&format!(
+                "- {{regex: {drop_re}, action: labeldrop}}\n- {{source_labels: [a], target_label: z, modulus: 3, action: hashmod}}\n- {{regex: \"(b.*)\", replacement: \"x_$1\", action: labelmap}}\n"
+            )).unwrap();
+            let set = RuleSet::compile("relabel_configs", &rules).unwrap();
+            let mut l = Labels::new(input);
+            set.apply(&mut l);
+            let pairs = l.pairs();
+            prop_assert!(pairs.windows(2).all(|w| w[0].0 < w[1].0));
+            prop_assert!(pairs.iter().all(|(_, v)| !v.is_empty()));
+        }
+    }
+}
