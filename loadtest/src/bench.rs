@@ -47,6 +47,10 @@ pub struct BenchArgs {
     /// Where the markdown table and the SVG plot go.
     #[arg(long, default_value = "docs/bench")]
     pub out: PathBuf,
+    /// A YAML config for rwgate (e.g. `relabel_configs`); the listeners and the
+    /// hashrings are set by the bench.
+    #[arg(long)]
+    pub rwgate_config: Option<PathBuf>,
 }
 
 /// One measurement.
@@ -151,7 +155,12 @@ fn start_sink(me: &Path) -> Result<(Proc, String), String> {
     Ok((Proc { child }, addr))
 }
 
-fn start_rwgate(bin: &Path, sinks: &[String], dir: &Path) -> Result<(Proc, String), String> {
+fn start_rwgate(
+    bin: &Path,
+    sinks: &[String],
+    dir: &Path,
+    config: Option<&Path>,
+) -> Result<(Proc, String), String> {
     let urls: Vec<String> = sinks
         .iter()
         .map(|a| format!("http://{a}/api/v1/receive"))
@@ -167,8 +176,11 @@ fn start_rwgate(bin: &Path, sinks: &[String], dir: &Path) -> Result<(Proc, Strin
         free_port().map_err(|e| e.to_string())?,
     );
     let mut cmd = Command::new(bin);
-    cmd.arg("serve")
-        .arg("--hashrings")
+    cmd.arg("serve");
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    cmd.arg("--hashrings")
         .arg(&rings)
         .args([
             "--listen",
@@ -361,7 +373,7 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
         .iter()
         .flat_map(|&r| std::iter::repeat_n(r, rounds(r)))
     {
-        let (p, url) = start_rwgate(&rwgate, &addrs, &dir)?;
+        let (p, url) = start_rwgate(&rwgate, &addrs, &dir, args.rwgate_config.as_deref())?;
         let t = Target {
             relay: "rwgate",
             pid: p.pid(),
