@@ -33,7 +33,10 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("route_5000_series");
     g.throughput(Throughput::Elements(batch.len() as u64));
     g.sample_size(30);
-    for (name, yaml) in [("no_rules", "hashrings: /x\n".to_string()), ("five_rules", format!("hashrings: /x\n{RULES}"))] {
+    for (name, yaml) in [
+        ("no_rules", "hashrings: /x\n".to_string()),
+        ("five_rules", format!("hashrings: /x\n{RULES}")),
+    ] {
         let cfg = Config::from_yaml(&yaml).unwrap().validate().unwrap();
         let state = cfg.tenancy_state().unwrap();
         g.bench_function(name, |b| {

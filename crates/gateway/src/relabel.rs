@@ -230,8 +230,17 @@ impl RuleConfig {
 }
 
 /// A series' labels while rules run: sorted by name, unique names, no empty values.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Labels(Vec<(String, String)>);
+/// Remembers whether a rule changed them (equality compares the labels only).
+#[derive(Debug, Clone, Default)]
+pub struct Labels(Vec<(String, String)>, bool);
+
+impl PartialEq for Labels {
+    fn eq(&self, other: &Labels) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Labels {}
 
 impl Labels {
     /// From any `(name, value)` pairs (sorted here; empty values dropped).
@@ -240,7 +249,13 @@ impl Labels {
         for (n, v) in pairs {
             l.set(&n.into(), v.into());
         }
+        l.1 = false;
         l
+    }
+
+    /// Whether a rule changed them since [`Labels::new`].
+    pub fn changed(&self) -> bool {
+        self.1
     }
 
     /// The value of `name`, or "" when absent (Prometheus' `Builder.Get`).
@@ -256,10 +271,19 @@ impl Labels {
         match self.0.binary_search_by(|(n, _)| n.as_str().cmp(name)) {
             Ok(i) if value.is_empty() => {
                 self.0.remove(i);
+                self.1 = true;
             }
-            Ok(i) => self.0[i].1 = value,
+            Ok(i) => {
+                if self.0[i].1 != value {
+                    self.0[i].1 = value;
+                    self.1 = true;
+                }
+            }
             Err(_) if value.is_empty() => {}
-            Err(i) => self.0.insert(i, (name.to_string(), value)),
+            Err(i) => {
+                self.0.insert(i, (name.to_string(), value));
+                self.1 = true;
+            }
         }
     }
 
@@ -289,7 +313,11 @@ pub enum Outcome {
 }
 
 impl Rule {
-    fn joined(&self, l: &Labels) -> String {
+    /// The source values joined; borrowed when there is one source label.
+    fn joined<'l>(&self, l: &'l Labels) -> std::borrow::Cow<'l, str> {
+        if let [one] = self.source_labels.as_slice() {
+            return std::borrow::Cow::Borrowed(l.get(one));
+        }
         let mut out = String::new();
         for (k, name) in self.source_labels.iter().enumerate() {
             if k > 0 {
@@ -297,22 +325,31 @@ impl Rule {
             }
             out.push_str(l.get(name));
         }
-        out
+        std::borrow::Cow::Owned(out)
     }
 
     /// Applies this rule; false when it drops the series.
     pub fn apply(&self, l: &mut Labels) -> bool {
-        let val = self.joined(l);
         match self.action {
-            Action::Drop => return !self.regex.is_match(&val),
-            Action::Keep => return self.regex.is_match(&val),
-            Action::DropEqual => return l.get(&self.target_label) != val,
-            Action::KeepEqual => return l.get(&self.target_label) == val,
-            Action::Replace => self.replace(l, &val),
-            Action::Lowercase => l.set(&self.target_label, val.to_lowercase()),
-            Action::Uppercase => l.set(&self.target_label, val.to_uppercase()),
+            Action::Drop => return !self.regex.is_match(&self.joined(l)),
+            Action::Keep => return self.regex.is_match(&self.joined(l)),
+            Action::DropEqual => return l.get(&self.target_label) != self.joined(l),
+            Action::KeepEqual => return l.get(&self.target_label) == self.joined(l),
+            Action::Replace => {
+                if let Some((target, value)) = self.replacement_for(l) {
+                    l.set(&target, value);
+                }
+            }
+            Action::Lowercase => {
+                let v = self.joined(l).to_lowercase();
+                l.set(&self.target_label, v);
+            }
+            Action::Uppercase => {
+                let v = self.joined(l).to_uppercase();
+                l.set(&self.target_label, v);
+            }
             Action::HashMod => {
-                let hash = Md5::digest(val.as_bytes());
+                let hash = Md5::digest(self.joined(l).as_bytes());
                 let mut last = [0u8; 8];
                 last.copy_from_slice(&hash[8..16]);
                 let m = u64::from_be_bytes(last) % self.modulus;
@@ -328,37 +365,35 @@ impl Rule {
             }
             Action::LabelDrop | Action::LabelKeep => {
                 let keep_matches = self.action == Action::LabelKeep;
+                let before = l.0.len();
                 l.0.retain(|(name, _)| self.regex.is_match(name) == keep_matches);
+                l.1 |= l.0.len() != before;
             }
         }
         true
     }
 
-    fn replace(&self, l: &mut Labels, val: &str) {
+    /// `replace`: the label to set and its value (empty: delete), or `None` when the
+    /// rule does nothing.
+    fn replacement_for(&self, l: &Labels) -> Option<(String, String)> {
+        let val = self.joined(l);
         // Prometheus' fast path: add or remove a fixed label.
         if val.is_empty()
             && self.default_regex
             && !self.target_label.contains('$')
             && !self.replacement.contains('$')
         {
-            l.set(&self.target_label, self.replacement.clone());
-            return;
+            return Some((self.target_label.clone(), self.replacement.clone()));
         }
-        let Some(caps) = self.regex.captures(val) else {
-            return;
-        };
+        let caps = self.regex.captures(&val)?;
         let mut target = String::new();
         caps.expand(&self.target_label, &mut target);
         if !is_valid_name(&target) {
-            return;
+            return None;
         }
         let mut res = String::new();
         caps.expand(&self.replacement, &mut res);
-        if res.is_empty() {
-            l.del(&target);
-        } else {
-            l.set(&target, res);
-        }
+        Some((target, res))
     }
 
     /// The rule, described for `rwgate relabel`.

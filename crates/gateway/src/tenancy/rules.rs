@@ -109,16 +109,19 @@ pub fn route(
     }
 
     let dropped = relabel(state, batch, &mut tenants);
-    let (kept_after_relabel, relabel_dropped) = batch.retain(|i, s| {
-        if !dropped[i] {
-            return Ok(());
-        }
-        let tenant = tenants.names[tenants.of[i] as usize].as_str();
-        on_refused((RuleReason::RelabelDropped, None, tenant), s);
-        Err((Dropped, None))
-    });
-    routed.relabel_dropped = relabel_dropped;
-    tenants.keep_only(&kept_after_relabel);
+    // Only when relabeling dropped something: the hot path without rules is untouched.
+    if dropped.iter().any(|&d| d) {
+        let (kept_after_relabel, relabel_dropped) = batch.retain(|i, s| {
+            if !dropped[i] {
+                return Ok(());
+            }
+            let tenant = tenants.names[tenants.of[i] as usize].as_str();
+            on_refused((RuleReason::RelabelDropped, None, tenant), s);
+            Err((Dropped, None))
+        });
+        routed.relabel_dropped = relabel_dropped;
+        tenants.keep_only(&kept_after_relabel);
+    }
 
     // Looked up once per tenant, not once per series.
     let specs: Vec<&TenantSpec> = tenants.names.iter().map(|n| state.spec(n)).collect();
@@ -192,17 +195,12 @@ fn relabel(state: &TenancyState, batch: &mut WriteBatch, tenants: &mut Tenants) 
         if rules[t].is_empty() || tenants.refused[i].is_some() {
             continue;
         }
-        let s = batch.series(i);
-        let before: Vec<(String, String)> = s
-            .labels()
-            .map(|(n, v)| {
-                (
-                    String::from_utf8_lossy(n).into_owned(),
-                    String::from_utf8_lossy(v).into_owned(),
-                )
-            })
-            .collect();
-        let mut labels = Labels::new(before.iter().cloned());
+        let mut labels = Labels::new(batch.series(i).labels().map(|(n, v)| {
+            (
+                String::from_utf8_lossy(n).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+            )
+        }));
         if rules[t].apply(&mut labels) != Outcome::Keep
             || labels.is_empty()
             || labels.get("__name__").is_empty()
@@ -210,7 +208,7 @@ fn relabel(state: &TenancyState, batch: &mut WriteBatch, tenants: &mut Tenants) 
             *drop = true;
             continue;
         }
-        if labels.pairs() == before.as_slice() {
+        if !labels.changed() {
             continue;
         }
         let pairs: Vec<(&str, &str)> = labels
