@@ -193,12 +193,15 @@ async fn a_rule_that_makes_a_series_invalid_refuses_it_with_the_decoders_reason(
     assert_eq!(written, 1, "the valid series is written");
 }
 
+/// The rules as a config file, for the dry run (kept for the test process's life).
 fn write_config() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("rwgate-relabel-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("rwgate.yaml");
-    std::fs::write(&path, format!("hashrings: /unused.json\n{RULES}")).unwrap();
-    path
+    static FILE: std::sync::OnceLock<tempfile::TempPath> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        let f = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
+        std::fs::write(f.path(), format!("hashrings: /unused.json\n{RULES}")).unwrap();
+        f.into_temp_path()
+    })
+    .to_path_buf()
 }
 
 #[test]

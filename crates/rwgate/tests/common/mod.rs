@@ -37,7 +37,8 @@ pub struct Harness {
     pub client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
-    dir: PathBuf,
+    /// Holds the hashrings file; removed when the harness drops.
+    _dir: tempfile::TempDir,
 }
 
 impl Builder {
@@ -79,13 +80,11 @@ impl Builder {
             receivers.push(DevReceiver::start(LOOPBACK.into()).await.unwrap());
         }
         let urls: Vec<String> = receivers.iter().map(|r| r.url()).collect();
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "rwgate-it-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("rwgate-it-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path();
         let hashrings = dir.join("hashrings.json");
         let rings_json = match &self.hashrings {
             Some(f) => f(&urls),
@@ -133,7 +132,7 @@ impl Builder {
             client: reqwest::Client::new(),
             stop: Some(stop),
             server: Some(server),
-            dir,
+            _dir: tmp,
         }
     }
 }
@@ -271,12 +270,6 @@ impl Harness {
             let _ = stop.send(());
         }
         self.server.take().unwrap()
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
