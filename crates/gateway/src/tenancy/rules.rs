@@ -177,12 +177,12 @@ fn require_agreement(
 /// Applies each series' tenant's relabel rules: changed series are re-encoded (and
 /// placed by their new labels), an invalid result is marked refused with the reason
 /// decoding would give. Returns, per series, whether relabeling drops it (a rule
-/// dropped it, or it was left without labels or `__name__`).
+/// dropped it, or it was left without labels or `__name__`); empty without rules.
 fn relabel(state: &TenancyState, batch: &mut WriteBatch, tenants: &mut Tenants) -> Vec<bool> {
-    let mut dropped = vec![false; batch.len()];
     if state.relabel().is_empty() {
-        return dropped;
+        return Vec::new();
     }
+    let mut dropped = vec![false; batch.len()];
     let rules: Vec<&crate::relabel::RuleSet> = tenants
         .names
         .iter()
