@@ -286,8 +286,10 @@ impl App {
         let decompressed = self.buffers.decompress(&compressed, &a.limits)?;
         drop(compressed);
         let mut batch = rwgate_wire::decode(protocol, decompressed, &a.limits, now_ms)?;
+        let mut index_charged = decoded;
         if let Some(more) = batch.index_bytes().checked_sub(decoded).filter(|&n| n > 0) {
             held.merge(self.reserve_bytes(more)?);
+            index_charged += more;
         }
         let request_label = self.tenant_label(&a.tenancy, &a.identity.tenant);
         self.count_received(&batch, &request_label);
@@ -308,6 +310,15 @@ impl App {
                 .emit();
             },
         )?;
+        // Relabeling and the tenant-label policy re-encode series into the batch's
+        // scratch space: charge what it grew by, as for decoding.
+        if let Some(more) = batch
+            .index_bytes()
+            .checked_sub(index_charged)
+            .filter(|&n| n > 0)
+        {
+            held.merge(self.reserve_bytes(more)?);
+        }
         if routed.overwritten > 0 {
             events::TenantLabelOverwritten {
                 tenant: &request_label,

@@ -195,12 +195,12 @@ fn relabel(state: &TenancyState, batch: &mut WriteBatch, tenants: &mut Tenants) 
         if rules[t].is_empty() || tenants.refused[i].is_some() {
             continue;
         }
-        let mut labels = Labels::new(batch.series(i).labels().map(|(n, v)| {
-            (
-                String::from_utf8_lossy(n).into_owned(),
-                String::from_utf8_lossy(v).into_owned(),
-            )
-        }));
+        // Decoding validated the labels as UTF-8; lossy only as a fallback.
+        let text = |b: &[u8]| match std::str::from_utf8(b) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(b).into_owned(),
+        };
+        let mut labels = Labels::new(batch.series(i).labels().map(|(n, v)| (text(n), text(v))));
         if rules[t].apply(&mut labels) != Outcome::Keep
             || labels.is_empty()
             || labels.get("__name__").is_empty()
