@@ -47,6 +47,11 @@ pub struct BenchArgs {
     /// Where the markdown table and the SVG plot go.
     #[arg(long, default_value = "docs/bench")]
     pub out: PathBuf,
+    /// `decode`: sinks decode and count every sample; `blackhole`: sinks answer 204
+    /// without decoding, and delivered samples are the acknowledged ones once the
+    /// relay's sends have stopped (relay cost not hidden behind the sinks' CPU).
+    #[arg(long, value_enum, default_value = "decode")]
+    pub sink: SinkKind,
     /// A YAML config for rwgate (e.g. `relabel_configs`); the listeners and the
     /// hashrings are set by the bench.
     #[arg(long)]
@@ -126,18 +131,24 @@ pub(crate) fn http_get(url: &str) -> Option<String> {
         .map(|(_, body)| body)
 }
 
+/// What the sinks have received: samples when they decode, requests when they are
+/// blackholes.
 fn sink_samples(addrs: &[String]) -> u64 {
     addrs
         .iter()
         .filter_map(|a| http_get(&format!("http://{a}/stats")))
         .filter_map(|b| serde_json::from_str::<rwgate_testkit::receiver::Stats>(&b).ok())
-        .map(|s| s.samples)
+        .map(|s| s.samples.max(s.attempts))
         .sum()
 }
 
-fn start_sink(me: &Path) -> Result<(Proc, String), String> {
+fn start_sink(me: &Path, kind: SinkKind) -> Result<(Proc, String), String> {
+    let mut args = vec!["sink", "--listen", "127.0.0.1:0", "--no-series"];
+    if kind == SinkKind::Blackhole {
+        args.push("--blackhole");
+    }
     let mut child = Command::new(me)
-        .args(["sink", "--listen", "127.0.0.1:0", "--no-series"])
+        .args(&args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -259,6 +270,7 @@ fn measure(
     w: &Workload,
     rate: f64,
     duration: Duration,
+    sink: SinkKind,
 ) -> Result<Row, String> {
     let (relay, pid, url, sinks) = (t.relay, t.pid.as_str(), t.url.as_str(), t.sinks);
     let before = sink_samples(sinks);
@@ -280,7 +292,12 @@ fn measure(
     let wall = (t0.elapsed() - last_change.elapsed())
         .as_secs_f64()
         .max(1e-9);
-    let delivered = last.saturating_sub(before) as f64;
+    // Blackhole sinks count requests, not samples: once they stop arriving, every
+    // acknowledged sample has been sent on.
+    let delivered = match sink {
+        SinkKind::Decode => last.saturating_sub(before) as f64,
+        SinkKind::Blackhole => report.samples_acked as f64,
+    };
     let cpu = crate::proc::cpu_seconds(pid).unwrap_or(0.0) - cpu0;
     let failures = report.errors
         + report
@@ -306,6 +323,15 @@ fn measure(
         generator_cpu: report.generator_cpu_seconds,
         failures,
     })
+}
+
+/// What the bench's sinks do with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SinkKind {
+    /// Decode and count samples.
+    Decode,
+    /// Answer 204 unread.
+    Blackhole,
 }
 
 /// One progress line per measurement on stderr, when it is a terminal (the table on
@@ -356,7 +382,7 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
     let mut sinks = Vec::new();
     let mut addrs = Vec::new();
     for _ in 0..args.sinks.max(1) {
-        let (p, a) = start_sink(&me)?;
+        let (p, a) = start_sink(&me, args.sink)?;
         sinks.push(p);
         addrs.push(a);
     }
@@ -380,7 +406,7 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
             url,
             sinks: &addrs,
         };
-        rows.push(measure(&t, &me, &w, rate, args.duration)?);
+        rows.push(measure(&t, &me, &w, rate, args.duration, args.sink)?);
         announce(&rows);
         drop(p);
         if has_vmagent {
@@ -392,7 +418,7 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
                 url,
                 sinks: &addrs,
             };
-            rows.push(measure(&t, &me, &w, rate, args.duration)?);
+            rows.push(measure(&t, &me, &w, rate, args.duration, args.sink)?);
             announce(&rows);
         }
     }

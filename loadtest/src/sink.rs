@@ -32,6 +32,9 @@ pub struct SinkArgs {
     /// Do not count per series (cheaper, for benchmarks).
     #[arg(long)]
     pub no_series: bool,
+    /// Answer 204 without decoding (counts requests only).
+    #[arg(long)]
+    pub blackhole: bool,
 }
 
 /// Runs until SIGINT or SIGTERM, then prints a summary.
@@ -43,6 +46,7 @@ pub async fn run(args: SinkArgs) -> std::io::Result<()> {
         hang: false,
         fail_ratio: args.fail_ratio,
         fail_status: args.fail_status,
+        blackhole: args.blackhole,
     });
     use std::io::Write as _;
     let mut out = std::io::stdout();

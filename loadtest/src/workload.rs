@@ -52,6 +52,14 @@ pub struct Workload {
     pub churn: f64,
     /// Seed of label values.
     pub seed: u64,
+    /// Label values padded to at least this many bytes (0: as generated), for
+    /// kube-state-metrics-like series with long values.
+    pub value_length: usize,
+    /// Classic histogram buckets per metric (0: none): series become
+    /// `<name>_bucket{le=...}` series that differ only in `le`.
+    pub histogram_buckets: usize,
+    /// Distinct metric names (default 100).
+    pub metrics: usize,
 }
 
 impl Default for Workload {
@@ -71,6 +79,9 @@ impl Default for Workload {
             protocol: Proto::V1,
             churn: 0.0,
             seed: 1,
+            value_length: 0,
+            histogram_buckets: 0,
+            metrics: 100,
         }
     }
 }
@@ -110,21 +121,45 @@ impl Workload {
 
     /// Sorted labels of series `id` of a tenant.
     pub fn labels_of(&self, id: usize) -> Vec<(String, String)> {
-        let mut l = vec![
-            (
-                "__name__".to_string(),
-                format!("rwgate_load_metric_{}", id % 100),
+        let pad = |mut v: String| {
+            while v.len() < self.value_length {
+                v.push('x');
+            }
+            v
+        };
+        let metrics = self.metrics.max(1);
+        let (name, bucket, group) = match self.histogram_buckets {
+            0 => (format!("rwgate_load_metric_{}", id % metrics), None, id),
+            b => (
+                format!("rwgate_load_histogram_{}_bucket", (id / b) % metrics),
+                Some(id % b),
+                id / b,
             ),
-            ("instance".to_string(), format!("host-{}:9100", id % 256)),
-            ("series".to_string(), id.to_string()),
+        };
+        let mut l = vec![
+            ("__name__".to_string(), name),
+            (
+                "instance".to_string(),
+                pad(format!("host-{}:9100", group % 256)),
+            ),
+            ("series".to_string(), group.to_string()),
         ];
-        for j in 0..self.labels.saturating_sub(3) {
-            let v = (id as u64)
+        if let Some(b) = bucket {
+            let le = if b + 1 == self.histogram_buckets {
+                "+Inf".to_string()
+            } else {
+                format!("{}", 0.005 * (1u64 << b.min(40)) as f64)
+            };
+            l.push(("le".to_string(), le));
+        }
+        let fixed = l.len();
+        for j in 0..self.labels.saturating_sub(fixed) {
+            let v = (group as u64)
                 .wrapping_mul(31)
                 .wrapping_add(j as u64 * 7)
                 .wrapping_add(self.seed)
                 % 97;
-            l.push((format!("label_{j:02}"), format!("value-{v}")));
+            l.push((format!("label_{j:02}"), pad(format!("value-{v}"))));
         }
         l.sort();
         l

@@ -28,6 +28,10 @@ pub struct Mode {
     pub fail_ratio: f64,
     /// Status of the random failures.
     pub fail_status: u16,
+    /// Answer 204 to every request once its body is read, without decompressing or
+    /// decoding it (benchmarks: the relay's cost is not hidden behind the receiver's).
+    /// Only requests are counted.
+    pub blackhole: bool,
 }
 
 impl Default for Mode {
@@ -38,6 +42,7 @@ impl Default for Mode {
             hang: false,
             fail_ratio: 0.0,
             fail_status: 503,
+            blackhole: false,
         }
     }
 }
@@ -320,6 +325,9 @@ async fn receive(State(shared): State<Arc<Shared>>, req: Request) -> (StatusCode
     let Ok(body) = body.collect().await.map(|c| c.to_bytes()) else {
         return (StatusCode::BAD_REQUEST, "body read failed\n".into());
     };
+    if mode.blackhole {
+        return (StatusCode::NO_CONTENT, String::new());
+    }
     let get = |h: header::HeaderName| parts.headers.get(h).map(|v| v.as_bytes());
     let limits = Limits::default();
     let decoded = rwgate_wire::negotiate(get(header::CONTENT_TYPE), get(header::CONTENT_ENCODING))
