@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::Forward as ForwardConfig;
 use crate::events;
-use crate::stats::EndpointCounters;
+use crate::stats::{EndpointCounters, unix_secs};
 
 /// The forwarding client could not be set up (TLS files, client).
 #[derive(Debug, thiserror::Error)]
@@ -84,11 +84,6 @@ pub struct EndpointReport {
     pub last_error: Option<String>,
     /// When that failure happened (Unix seconds).
     pub last_error_at: Option<u64>,
-}
-
-fn unix_secs(t: std::time::SystemTime) -> u64 {
-    t.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Sends requests to receivers.

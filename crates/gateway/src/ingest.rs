@@ -330,12 +330,19 @@ impl App {
         if batch.is_empty() {
             return Ok((Counts::default(), invalid));
         }
-        self.check_rates(&a.tenancy, &batch, &routed)?;
-        for (tenant, series) in &routed.groups {
-            let samples = series
-                .iter()
-                .map(|&i| batch.series(i as usize).counts().total_samples())
-                .sum();
+        // Samples per tenant group, summed once for the rate limits and the status page.
+        let group_samples: Vec<u64> = routed
+            .groups
+            .iter()
+            .map(|(_, series)| {
+                series
+                    .iter()
+                    .map(|&i| batch.series(i as usize).counts().total_samples())
+                    .sum()
+            })
+            .collect();
+        self.check_rates(&a.tenancy, &batch, &routed, &group_samples)?;
+        for ((tenant, _), &samples) in routed.groups.iter().zip(&group_samples) {
             self.stats
                 .accepted(&self.tenant_label(&a.tenancy, tenant), samples);
         }
@@ -376,22 +383,21 @@ impl App {
         Some((rate / n as f64, burst.div_ceil(n).max(1)))
     }
 
-    /// Charges every tenant's rate for its samples, all or nothing.
+    /// Charges every tenant's rate for its samples (`group_samples`, one per routed
+    /// group), all or nothing.
     fn check_rates(
         &self,
         tenancy: &TenancyState,
         batch: &WriteBatch,
         routed: &rules::Routed,
+        group_samples: &[u64],
     ) -> Result<(), IngestError> {
         let demands: Vec<Demand<'_>> = routed
             .groups
             .iter()
-            .filter_map(|(tenant, series)| {
+            .zip(group_samples)
+            .filter_map(|((tenant, _), &samples)| {
                 let (rate, burst) = self.tenant_rate(tenancy, tenant)?;
-                let samples = series
-                    .iter()
-                    .map(|&i| batch.series(i as usize).counts().total_samples())
-                    .sum();
                 Some(Demand {
                     tenant,
                     samples,

@@ -9,6 +9,12 @@ use std::time::{Instant, SystemTime};
 
 use rwgate_ring::ReloadRecord;
 
+/// `t` as Unix seconds (0 before the epoch), as the status page shows times.
+pub fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Seconds per slot of a [`Window`].
 const SLOT_SECS: u64 = 10;
 /// Slots of a [`Window`]: one minute.

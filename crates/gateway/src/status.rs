@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 
 use axum::extract::State;
 use axum::http::header;
@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::app::App;
 use crate::forward::EndpointReport;
+use crate::stats::unix_secs;
 
 /// Everything the page shows.
 #[derive(Debug, Serialize)]
@@ -93,10 +94,6 @@ pub struct TenantReport {
     pub hashring: Option<String>,
 }
 
-fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 /// Builds the report from the gateway's state now.
 pub fn report(app: &App) -> StatusReport {
     let rings = app.rings.load();
@@ -114,14 +111,14 @@ pub fn report(app: &App) -> StatusReport {
         let r = app.rings.last_reload();
         reloads.push(ReloadReport {
             file: path.display().to_string(),
-            at: r.as_ref().map(|r| unix(r.at)),
+            at: r.as_ref().map(|r| unix_secs(r.at)),
             error: r.and_then(|r| r.error),
         });
     }
     let c = app.stats.config_reload();
     reloads.push(ReloadReport {
         file: "config and tokens".to_string(),
-        at: c.as_ref().map(|r| unix(r.at)),
+        at: c.as_ref().map(|r| unix_secs(r.at)),
         error: c.and_then(|r| r.error),
     });
 
@@ -199,17 +196,17 @@ pub fn report(app: &App) -> StatusReport {
             .as_secs(),
         ready: not_ready_because.is_none(),
         not_ready_because,
-        config: config_summary(app),
+        config: config_summary(app, &rt),
         reloads,
         hashrings,
         tenants,
     }
 }
 
-/// The settings an operator asks about first; token values never appear.
-fn config_summary(app: &App) -> Vec<(String, String)> {
+/// The settings an operator asks about first, from the snapshot the rest of the page
+/// shows; token values never appear.
+fn config_summary(app: &App, rt: &crate::app::Runtime) -> Vec<(String, String)> {
     let c = &app.cfg;
-    let rt = app.runtime.load_full();
     let t = rt.tenancy.settings();
     let l = &rt.limits;
     let mut out = vec![
@@ -328,7 +325,7 @@ text-align:left;vertical-align:top}th{background:#f3f3f3}.bad{color:#b00020;font
 
 /// The page for `r`, as of `now`.
 pub fn render(r: &StatusReport, now: SystemTime) -> String {
-    let now = unix(now);
+    let now = unix_secs(now);
     let mut h = String::with_capacity(8192);
     let _ = write!(
         h,
