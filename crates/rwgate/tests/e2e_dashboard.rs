@@ -14,9 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Harness, request};
+use common::request;
 use e2e::{PromScraper, TempDir, urlencode};
-use rwgate_testkit::receiver::Mode;
 
 fn deploy(path: &str) -> String {
     std::fs::read_to_string(
@@ -91,26 +90,14 @@ fn firing(prom: &PromScraper) -> Vec<(String, serde_json::Value)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_panel_returns_data_and_the_induced_alerts_fire() {
-    let mut h = Harness::builder()
-        .receivers(3)
-        .rf(2)
-        .config(|c| {
-            c.forward.deadline = Duration::from_secs(1);
-            c.forward.breaker_failures = 2;
-            c.tenants.insert(
-                "tenant-a".into(),
-                serde_yaml_ng::from_str("limits:\n  ingestion_rate: 50\n  ingestion_burst: 100\n")
-                    .unwrap(),
-            );
-            c.tenants.insert("tenant-b".into(), Default::default());
-        })
-        .start()
-        .await;
-    h.receivers[2].set_mode(Mode {
-        status: 503,
-        ..Mode::default()
-    });
-    let failing = h.receivers[2].url();
+    // The breaker's default cooldown: the failing receiver is probed again and stays
+    // down, so `rwgate_endpoint_up` stays 0.
+    let (mut h, failing) = common::one_receiver_failing_one_tenant_limited(
+        50.0,
+        Duration::from_secs(1),
+        rwgate_gateway::config::Forward::default().breaker_cooldown,
+    )
+    .await;
     let tmp = TempDir::new("dashboard");
     let target = h.admin.to_string();
     let rules = fast_rules();

@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Harness, request};
-use rwgate_testkit::receiver::Mode;
+use common::request;
 
 fn chromium() -> PathBuf {
     let found = ["chromium", "chromium-browser"].iter().find_map(|b| {
@@ -55,27 +54,12 @@ fn headless(url: &str, args: &[&str], profile: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_page_shows_a_backed_off_receiver_and_a_rate_limited_tenant() {
-    let mut h = Harness::builder()
-        .receivers(3)
-        .rf(2)
-        .config(|c| {
-            c.forward.deadline = Duration::from_secs(2);
-            c.forward.breaker_failures = 2;
-            c.forward.breaker_cooldown = Duration::from_secs(60);
-            c.tenants.insert(
-                "tenant-a".into(),
-                serde_yaml_ng::from_str("limits:\n  ingestion_rate: 10\n  ingestion_burst: 100\n")
-                    .unwrap(),
-            );
-            c.tenants.insert("tenant-b".into(), Default::default());
-        })
-        .start()
-        .await;
-    h.receivers[2].set_mode(Mode {
-        status: 503,
-        ..Mode::default()
-    });
-    let failing = h.receivers[2].url();
+    let (mut h, failing) = common::one_receiver_failing_one_tenant_limited(
+        10.0,
+        Duration::from_secs(2),
+        Duration::from_secs(60),
+    )
+    .await;
     // tenant-b writes (the failing receiver's replicas still reach quorum 1 of 2);
     // tenant-a sends 500 samples twice against a burst of 100: a full bucket admits one
     // request whatever its size, the second is over the limit.

@@ -273,6 +273,41 @@ impl Harness {
     }
 }
 
+/// The operator-surface scenario: three receivers at RF 2, the third answering 503 (and
+/// backed off after 2 failed attempts, for `cooldown`), tenant-a limited to `rate`
+/// samples/s with a burst of 100, tenant-b unlimited; forwards give up after
+/// `deadline`. Returns the harness and the failing receiver's URL.
+pub async fn one_receiver_failing_one_tenant_limited(
+    rate: f64,
+    deadline: Duration,
+    cooldown: Duration,
+) -> (Harness, String) {
+    let h = Harness::builder()
+        .receivers(3)
+        .rf(2)
+        .config(move |c| {
+            c.forward.deadline = deadline;
+            c.forward.breaker_failures = 2;
+            c.forward.breaker_cooldown = cooldown;
+            c.tenants.insert(
+                "tenant-a".into(),
+                serde_yaml_ng::from_str(&format!(
+                    "limits:\n  ingestion_rate: {rate}\n  ingestion_burst: 100\n"
+                ))
+                .unwrap(),
+            );
+            c.tenants.insert("tenant-b".into(), Default::default());
+        })
+        .start()
+        .await;
+    h.receivers[2].set_mode(rwgate_testkit::receiver::Mode {
+        status: 503,
+        ..Default::default()
+    });
+    let failing = h.receivers[2].url();
+    (h, failing)
+}
+
 pub fn snappy(raw: &[u8]) -> Vec<u8> {
     snap::raw::Encoder::new().compress_vec(raw).unwrap()
 }

@@ -188,26 +188,14 @@ pub struct PromReceiver {
 
 impl PromReceiver {
     pub fn start(tmp: &TempDir, name: &str) -> PromReceiver {
-        let bin = require("prometheus", "prometheus");
-        let port = free_port();
         let dir = tmp.join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("prometheus.yml");
-        std::fs::write(&file, "global:\n  scrape_interval: 1m\n").unwrap();
-        let mut cmd = Command::new(bin);
-        cmd.arg("--web.enable-remote-write-receiver")
-            .arg(format!("--config.file={}", file.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"));
-        let proc = Proc::spawn(cmd, "prometheus", dir.join("log"));
-        wait_ready(
-            &format!("http://127.0.0.1:{port}/-/ready"),
-            30,
-            "prometheus receiver",
-        );
+        let flags = [
+            "--web.enable-remote-write-receiver".to_string(),
+            format!("--storage.tsdb.path={}", dir.join("data").display()),
+        ];
+        let config = "global:\n  scrape_interval: 1m\n";
+        let port = free_port();
+        let proc = spawn_prometheus(&dir, port, config, &flags, 30, "prometheus receiver");
         PromReceiver {
             port,
             proc: Some(proc),
@@ -238,8 +226,6 @@ pub struct PromScraper {
 
 impl PromScraper {
     pub fn start(tmp: &TempDir, targets: &[String], rules: &str) -> PromScraper {
-        let bin = require("prometheus", "prometheus");
-        let port = free_port();
         let dir = tmp.join("prom-scraper");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("rules.yml"), rules).unwrap();
@@ -249,21 +235,12 @@ impl PromScraper {
             dir.join("rules.yml").display(),
             targets.join(", ")
         );
-        let file = dir.join("prometheus.yml");
-        std::fs::write(&file, config).unwrap();
-        let mut cmd = Command::new(bin);
-        cmd.arg(format!("--config.file={}", file.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"));
-        let proc = Proc::spawn(cmd, "prometheus", dir.join("log"));
-        wait_ready(
-            &format!("http://127.0.0.1:{port}/-/ready"),
-            30,
-            "prometheus scraper",
-        );
+        let flags = [format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        )];
+        let port = free_port();
+        let proc = spawn_prometheus(&dir, port, &config, &flags, 30, "prometheus scraper");
         PromScraper {
             port,
             proc: Some(proc),
@@ -281,6 +258,34 @@ impl PromScraper {
     pub fn log_tail(&self) -> String {
         self.proc.as_ref().map(Proc::log_tail).unwrap_or_default()
     }
+}
+
+/// Starts Debian's `prometheus` in `dir` on loopback `port` with `config` as its
+/// prometheus.yml and the `flags` that set its mode and storage; waits (up to
+/// `ready_secs`) until it is ready.
+fn spawn_prometheus(
+    dir: &Path,
+    port: u16,
+    config: &str,
+    flags: &[String],
+    ready_secs: u64,
+    what: &str,
+) -> Proc {
+    let bin = require("prometheus", "prometheus");
+    std::fs::create_dir_all(dir).unwrap();
+    let file = dir.join("prometheus.yml");
+    std::fs::write(&file, config).unwrap();
+    let mut cmd = Command::new(bin);
+    cmd.args(flags)
+        .arg(format!("--config.file={}", file.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    let proc = Proc::spawn(cmd, "prometheus", dir.join("log"));
+    wait_ready(
+        &format!("http://127.0.0.1:{port}/-/ready"),
+        ready_secs,
+        what,
+    );
+    proc
 }
 
 /// The `rwgate` binary under test.
@@ -390,7 +395,6 @@ impl PromAgent {
     /// Scrapes itself and `targets` every second; remote-writes to `url` as the
     /// users' queue_config says, with `tenant: tenant-a` added by write relabelling.
     pub fn start(tmp: &TempDir, url: &str, token: &str, targets: &[String]) -> PromAgent {
-        let bin = require("prometheus", "prometheus");
         let port = free_port();
         let dir = tmp.join("prom-agent");
         std::fs::create_dir_all(&dir).unwrap();
@@ -424,22 +428,11 @@ remote_write:
 "#,
             targets = targets.join(", ")
         );
-        let file = dir.join("prometheus.yml");
-        std::fs::write(&file, config).unwrap();
-        let mut cmd = Command::new(bin);
-        cmd.arg("--enable-feature=agent")
-            .arg(format!("--config.file={}", file.display()))
-            .arg(format!(
-                "--storage.agent.path={}",
-                dir.join("wal").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"));
-        let proc = Proc::spawn(cmd, "prometheus", dir.join("log"));
-        wait_ready(
-            &format!("http://127.0.0.1:{port}/-/ready"),
-            20,
-            "prometheus agent",
-        );
+        let flags = [
+            "--enable-feature=agent".to_string(),
+            format!("--storage.agent.path={}", dir.join("wal").display()),
+        ];
+        let proc = spawn_prometheus(&dir, port, &config, &flags, 20, "prometheus agent");
         PromAgent {
             port,
             proc: Some(proc),
