@@ -285,7 +285,9 @@ impl App {
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         let decompressed = self.buffers.decompress(&compressed, &a.limits)?;
         drop(compressed);
-        let mut batch = rwgate_wire::decode(protocol, decompressed, &a.limits, now_ms)?;
+        let mut batch = self
+            .buffers
+            .decode(protocol, decompressed, &a.limits, now_ms)?;
         let mut index_charged = decoded;
         if let Some(more) = batch.index_bytes().checked_sub(decoded).filter(|&n| n > 0) {
             held.merge(self.reserve_bytes(more)?);
@@ -367,7 +369,7 @@ impl App {
         for r in futures_util::future::join_all(sends).await {
             done.merge(r);
         }
-        self.buffers.recycle(batch.into_body());
+        self.buffers.recycle_batch(batch);
         Ok((done.written, self.outcome(done, invalid)))
     }
 

@@ -42,7 +42,10 @@ pub fn place(tenant: &str, batch: &WriteBatch, series: &[u32], ring: &Hashring) 
     let mut buf = Vec::with_capacity(512);
     for &i in series {
         let s = batch.series(i as usize);
-        let h = series_hash(tenant.as_bytes(), s.labels(), &mut buf);
+        // Relabeling remembers the hash of the labels it wrote.
+        let h = s
+            .hash_memo()
+            .unwrap_or_else(|| series_hash(tenant.as_bytes(), s.labels(), &mut buf));
         for n in 0..rf {
             placement.push(ring.replica(h, n) as u32);
         }

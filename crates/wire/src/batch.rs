@@ -18,8 +18,16 @@ pub(crate) struct Series {
     pub nlabels: u32,
     /// The series encoded as a v1 `TimeSeries` message body, labels sorted.
     pub encoded: Span,
+    /// Bytes of `encoded` its label fields take, all at the start; [`SPLIT_LABELS`]
+    /// when a label field came after another field (only a client writes that).
+    pub label_bytes: u32,
     pub counts: Counts,
+    /// A hash of the labels the caller attached ([`WriteBatch::set_hash_memo`]).
+    pub hash_memo: Option<u64>,
 }
+
+/// [`Series::label_bytes`] of a series whose label fields are not all at the start.
+pub(crate) const SPLIT_LABELS: u32 = u32::MAX;
 
 impl Series {
     /// Where its labels are in `WriteBatch::labels`.
@@ -41,6 +49,126 @@ pub struct WriteBatch {
     pub(crate) rejected: Rejections,
     pub(crate) metadata: u64,
     pub(crate) sorted: u64,
+}
+
+/// The index vectors of a finished batch, kept to decode the next one into (see
+/// [`crate::decode_reusing`]).
+#[derive(Debug, Default)]
+pub struct Spare {
+    pub(crate) scratch: Vec<u8>,
+    pub(crate) labels: Vec<LabelRef>,
+    pub(crate) series: Vec<Series>,
+}
+
+impl Spare {
+    /// Bytes the vectors hold.
+    pub fn capacity_bytes(&self) -> usize {
+        self.scratch.capacity()
+            + self.labels.capacity() * std::mem::size_of::<LabelRef>()
+            + self.series.capacity() * std::mem::size_of::<Series>()
+    }
+}
+
+/// A piece of a rewritten series' label fields (see [`WriteBatch::rewrite_label_fields`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldPiece<'a> {
+    /// The series' own labels `labels` (wire indices), whose fields are the bytes
+    /// `bytes` of its [`SeriesRef::label_fields`], copied as they are.
+    Own {
+        /// Label indices, in wire order.
+        labels: std::ops::Range<usize>,
+        /// Their byte range in the label fields.
+        bytes: std::ops::Range<usize>,
+    },
+    /// New labels, encoded as v1 `Label` fields ([`EncodedLabels::fields`]).
+    New(&'a [u8]),
+}
+
+/// Pushes a span pair for each `Label` field of `fields`, written at offset `at`;
+/// false when they do not parse.
+fn push_label_fields(fields: &[u8], at: usize, out: &mut Vec<LabelRef>) -> bool {
+    let shift = |s: Span| Span {
+        start: s.start + at as u32,
+        len: s.len,
+    };
+    let mut r = pb::Reader::new(fields, 0..fields.len());
+    loop {
+        let range = match r.short_len_field(1 << 3 | 2) {
+            Some(range) => range,
+            None => match r.next_field() {
+                Ok(None) => return true,
+                Ok(Some(f)) if f.number == 1 => match f.len_range() {
+                    Ok(range) => range,
+                    Err(_) => return false,
+                },
+                _ => return false,
+            },
+        };
+        match LabelRef::read(fields, range) {
+            Ok(l) => out.push(LabelRef {
+                name: shift(l.name),
+                value: shift(l.value),
+            }),
+            Err(_) => return false,
+        }
+    }
+}
+
+/// A label set encoded once as v1 `Label` fields (field 1 of `TimeSeries`), with
+/// where each name and value sits in the encoding; for
+/// [`WriteBatch::replace_labels_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedLabels {
+    fields: Vec<u8>,
+    spans: Vec<LabelRef>,
+}
+
+impl EncodedLabels {
+    /// Encodes `labels` in the order given.
+    pub fn new(labels: &[(&str, &str)]) -> EncodedLabels {
+        let size = labels
+            .iter()
+            .map(|(n, v)| pb::label_field_size(n.len(), v.len()))
+            .sum();
+        let mut e = EncodedLabels {
+            fields: Vec::with_capacity(size),
+            spans: Vec::with_capacity(labels.len()),
+        };
+        for (n, v) in labels {
+            e.push(n.as_bytes(), v.as_bytes());
+        }
+        e
+    }
+
+    /// Appends a label (the caller keeps the order: sorted by name for a series).
+    pub fn push(&mut self, name: &[u8], value: &[u8]) {
+        let fields = &mut self.fields;
+        pb::put_len_header(
+            fields,
+            1,
+            pb::len_field_size(name.len()) + pb::len_field_size(value.len()),
+        );
+        pb::put_len_header(fields, 1, name.len());
+        let n = Span::of(fields.len()..fields.len() + name.len());
+        fields.extend_from_slice(name);
+        pb::put_len_header(fields, 2, value.len());
+        let v = Span::of(fields.len()..fields.len() + value.len());
+        fields.extend_from_slice(value);
+        self.spans.push(LabelRef { name: n, value: v });
+    }
+
+    /// The labels as encoded fields.
+    pub fn fields(&self) -> &[u8] {
+        &self.fields
+    }
+
+    /// The labels, as `(name, value)` byte pairs.
+    pub fn pairs(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> {
+        self.spans.iter().map(|l| {
+            let at = |s: Span| &self.fields[s.start as usize..(s.start + s.len) as usize];
+            (at(l.name), at(l.value))
+        })
+    }
 }
 
 impl WriteBatch {
@@ -102,6 +230,24 @@ impl WriteBatch {
     /// Gives back the decompressed body (e.g. to a [`crate::BufferPool`]).
     pub fn into_body(self) -> Bytes {
         self.body
+    }
+
+    /// Attaches a hash of series `i`'s labels computed elsewhere (rwgate: its placement
+    /// hash, remembered with its relabeling), so that it need not be computed again;
+    /// any change of the labels clears it.
+    pub fn set_hash_memo(&mut self, i: usize, hash: u64) {
+        self.series[i].hash_memo = Some(hash);
+    }
+
+    /// Gives back the body and the index vectors, for reuse by
+    /// [`crate::decode_reusing`].
+    pub fn into_parts(self) -> (Bytes, Spare) {
+        let spare = Spare {
+            scratch: self.scratch,
+            labels: self.labels,
+            series: self.series,
+        };
+        (self.body, spare)
     }
 
     /// Size of the decompressed body in bytes.
@@ -235,48 +381,177 @@ impl WriteBatch {
     /// yields them) and re-encodes the series; its other fields stay as they were.
     /// Placement then hashes the new labels in this order.
     pub fn replace_labels(&mut self, i: usize, labels: &[(&str, &str)]) {
-        let s = self.series[i];
-        let new_start = self.labels.len();
-        for (n, v) in labels {
-            let name = self.push_scratch(n.as_bytes());
-            let value = self.push_scratch(v.as_bytes());
-            self.labels.push(LabelRef { name, value });
-        }
-        let mut out = Vec::with_capacity(self.bytes(s.encoded).len() + 32);
-        for (n, v) in labels {
-            pb::put_label(&mut out, 1, n.as_bytes(), v.as_bytes());
-        }
-        self.finish_reencode(i, s, new_start, out);
+        self.replace_labels_with(i, &EncodedLabels::new(labels));
     }
 
-    /// Appends `bytes` to scratch; their span.
-    fn push_scratch(&mut self, bytes: &[u8]) -> Span {
-        let start = (self.body.len() + self.scratch.len()) as u32;
-        self.scratch.extend_from_slice(bytes);
-        Span {
-            start,
-            len: bytes.len() as u32,
+    /// [`replace_labels`](Self::replace_labels) with labels encoded beforehand: the
+    /// encoded fields are copied once into scratch, and the new labels point into that
+    /// copy.
+    pub fn replace_labels_with(&mut self, i: usize, labels: &EncodedLabels) {
+        self.replace_encoded(i, &labels.fields, &labels.spans);
+    }
+
+    /// Replaces the labels of series `i` with `pieces` in order: runs of its own label
+    /// fields copied as they are, and new labels already encoded. Its other fields stay
+    /// as they were. Returns false, changing nothing, when a piece does not fit the
+    /// series (its label fields are not together at the start, a range is out of
+    /// bounds, or new fields do not parse).
+    pub fn rewrite_label_fields<'p>(
+        &mut self,
+        i: usize,
+        pieces: impl IntoIterator<Item = FieldPiece<'p>>,
+    ) -> bool {
+        let s = self.series[i];
+        if s.label_bytes == SPLIT_LABELS {
+            return false;
+        }
+        self.reserve_rewrite(i, 2 * s.encoded.len as usize);
+        let (scratch_len, labels_len) = (self.scratch.len(), self.labels.len());
+        let base = (self.body.len() + scratch_len) as u32;
+        let own = s.label_range();
+        let ok = pieces.into_iter().all(|piece| match piece {
+            FieldPiece::Own { labels, bytes } => {
+                let fits = labels.start <= labels.end
+                    && labels.end <= own.len()
+                    && bytes.start <= bytes.end
+                    && bytes.end <= s.label_bytes as usize;
+                if fits {
+                    self.copy_to_scratch(Span::of(
+                        s.encoded.start as usize + bytes.start
+                            ..s.encoded.start as usize + bytes.end,
+                    ));
+                    self.labels
+                        .extend_from_within(own.start + labels.start..own.start + labels.end);
+                }
+                fits
+            }
+            FieldPiece::New(fields) => {
+                let at = self.body.len() + self.scratch.len();
+                self.scratch.extend_from_slice(fields);
+                push_label_fields(fields, at, &mut self.labels)
+            }
+        });
+        if !ok {
+            self.scratch.truncate(scratch_len);
+            self.labels.truncate(labels_len);
+            return false;
+        }
+        let label_bytes = (self.body.len() + self.scratch.len()) as u32 - base;
+        self.copy_other_fields(s);
+        self.series[i] = Series {
+            labels: labels_len as u32,
+            nlabels: (self.labels.len() - labels_len) as u32,
+            label_bytes,
+            encoded: Span {
+                start: base,
+                len: (self.body.len() + self.scratch.len()) as u32 - base,
+            },
+            counts: s.counts,
+            hash_memo: None,
+        };
+        true
+    }
+
+    /// Series `i` gets the labels `spans` (offsets into `fields`) encoded as `fields`.
+    fn replace_encoded(&mut self, i: usize, fields: &[u8], spans: &[LabelRef]) {
+        let s = self.series[i];
+        self.reserve_rewrite(i, fields.len() + s.encoded.len as usize);
+        let base = (self.body.len() + self.scratch.len()) as u32;
+        self.scratch.extend_from_slice(fields);
+        let new_start = self.labels.len();
+        let shift = |s: Span| Span {
+            start: base + s.start,
+            len: s.len,
+        };
+        self.labels.extend(spans.iter().map(|l| LabelRef {
+            name: shift(l.name),
+            value: shift(l.value),
+        }));
+        self.copy_other_fields(s);
+        self.series[i] = Series {
+            labels: new_start as u32,
+            nlabels: spans.len() as u32,
+            label_bytes: fields.len() as u32,
+            encoded: Span {
+                start: base,
+                len: (self.body.len() + self.scratch.len()) as u32 - base,
+            },
+            counts: s.counts,
+            hash_memo: None,
+        };
+    }
+
+    /// Appends to scratch every field of the encoded series `old` but its labels.
+    fn copy_other_fields(&mut self, old: Series) {
+        if old.label_bytes != SPLIT_LABELS {
+            // The common shape: labels first, then the rest in one piece.
+            let tail = Span {
+                start: old.encoded.start + old.label_bytes,
+                len: old.encoded.len - old.label_bytes,
+            };
+            self.copy_to_scratch(tail);
+            return;
+        }
+        let old = old.encoded;
+        let mut pos = 0;
+        loop {
+            let field = {
+                let bytes = self.bytes(old);
+                // The old encoding was written or validated by this crate: well-formed.
+                match pb::Reader::new(bytes, pos..bytes.len()).next_field() {
+                    Ok(Some(f)) => f,
+                    _ => break,
+                }
+            };
+            let range = field.range();
+            pos = range.end;
+            if field.number != 1 {
+                self.copy_to_scratch(Span::of(
+                    old.start as usize + range.start..old.start as usize + range.end,
+                ));
+            }
+        }
+    }
+
+    /// Appends the bytes of `span` (in the body or in scratch) to scratch.
+    fn copy_to_scratch(&mut self, span: Span) {
+        let (start, len) = (span.start as usize, span.len as usize);
+        match start.checked_sub(self.body.len()) {
+            Some(off) => self.scratch.extend_from_within(off..off + len),
+            None => self
+                .scratch
+                .extend_from_slice(&self.body[start..start + len]),
+        }
+    }
+
+    /// Before re-encoding series `i` into `need` more bytes of scratch: when scratch is
+    /// full, grows it once for every series left (requests rewrite most of their series
+    /// or none), instead of doubling again and again.
+    fn reserve_rewrite(&mut self, i: usize, need: usize) {
+        if self.scratch.capacity() - self.scratch.len() < need {
+            let left = self.series.len().saturating_sub(i).max(1);
+            self.scratch.reserve(need.saturating_mul(left));
         }
     }
 
     /// Completes a re-encoding of series `i` (was `s`): `out` holds its new label
     /// fields; the old encoding's other fields follow, and the series points at its
     /// labels from `new_start` on.
-    fn finish_reencode(&mut self, i: usize, s: Series, new_start: usize, mut out: Vec<u8>) {
-        let old = self.bytes(s.encoded).to_vec();
-        let mut r = pb::Reader::new(&old, 0..old.len());
-        // The old encoding was written or validated by this crate: it is well-formed.
-        while let Ok(Some(f)) = r.next_field() {
-            if f.number != 1 {
-                out.extend_from_slice(&old[f.range()]);
-            }
-        }
-        let encoded = self.push_scratch(&out);
+    fn finish_reencode(&mut self, i: usize, s: Series, new_start: usize, out: Vec<u8>) {
+        self.reserve_rewrite(i, out.len() + s.encoded.len as usize);
+        let start = self.body.len() + self.scratch.len();
+        self.scratch.extend_from_slice(&out);
+        self.copy_other_fields(s);
         self.series[i] = Series {
+            label_bytes: out.len() as u32,
             labels: new_start as u32,
             nlabels: (self.labels.len() - new_start) as u32,
-            encoded,
+            encoded: Span {
+                start: start as u32,
+                len: (self.body.len() + self.scratch.len() - start) as u32,
+            },
             counts: s.counts,
+            hash_memo: None,
         };
     }
 
@@ -340,6 +615,45 @@ impl<'a> SeriesRef<'a> {
         batch.labels[self.series.label_range()]
             .iter()
             .map(move |l| (batch.bytes(l.name), batch.bytes(l.value)))
+    }
+
+    /// The series' labels as encoded (v1 `Label` fields, field 1 of `TimeSeries`), when
+    /// they all sit together at the start of its encoding, as every encoder writes
+    /// them; `None` when a label field comes after another field.
+    pub fn label_fields(&self) -> Option<&'a [u8]> {
+        let s = self.series;
+        (s.label_bytes != SPLIT_LABELS).then(|| {
+            self.batch.bytes(Span {
+                start: s.encoded.start,
+                len: s.label_bytes,
+            })
+        })
+    }
+
+    /// The byte range of each label's field within [`label_fields`](Self::label_fields),
+    /// in wire order; `None` when those are not together.
+    pub fn label_field_ranges(&self) -> Option<Vec<std::ops::Range<usize>>> {
+        let fields = self.label_fields()?;
+        let mut r = pb::Reader::new(fields, 0..fields.len());
+        let mut out = Vec::with_capacity(self.series.nlabels as usize);
+        while let Ok(Some(f)) = r.next_field() {
+            out.push(f.range());
+        }
+        (out.len() == self.series.nlabels as usize).then_some(out)
+    }
+
+    /// Appends the series' labels to `out` as v1 `Label` fields, in wire order (what
+    /// [`label_fields`](Self::label_fields) returns when they sit together).
+    pub fn encode_label_fields(&self, out: &mut Vec<u8>) {
+        for (n, v) in self.labels() {
+            pb::put_label(out, 1, n, v);
+        }
+    }
+
+    /// The hash a caller attached with [`WriteBatch::set_hash_memo`] since the labels
+    /// last changed.
+    pub fn hash_memo(&self) -> Option<u64> {
+        self.series.hash_memo
     }
 
     /// The value of label `name`, if present.

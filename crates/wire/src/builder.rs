@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::batch::{Counts, Series, WriteBatch};
+use crate::batch::{Counts, Series, Spare, WriteBatch};
 use crate::body::Protocol;
 use crate::error::{Reason, WireError};
 use crate::limits::Limits;
@@ -24,16 +24,30 @@ pub(crate) struct Builder<'l> {
 }
 
 impl<'l> Builder<'l> {
-    pub(crate) fn new(protocol: Protocol, body: Bytes, limits: &'l Limits, now_ms: i64) -> Self {
+    pub(crate) fn new(
+        protocol: Protocol,
+        body: Bytes,
+        limits: &'l Limits,
+        now_ms: i64,
+        spare: Spare,
+    ) -> Self {
         // Sized from the body so the index vectors rarely grow: a label takes at least
         // ~20 bytes on the wire in practice, a series ~150 (estimates, not limits).
-        let labels = Vec::with_capacity(body.len() / 24);
-        let series = Vec::with_capacity((body.len() / 150).min(limits.max_series));
+        let Spare {
+            mut scratch,
+            mut labels,
+            mut series,
+        } = spare;
+        scratch.clear();
+        labels.clear();
+        series.clear();
+        labels.reserve(body.len() / 24);
+        series.reserve((body.len() / 150).min(limits.max_series));
         Builder {
             batch: WriteBatch {
                 protocol,
                 body,
-                scratch: Vec::new(),
+                scratch,
                 labels,
                 series,
                 accepted: Counts::default(),
@@ -145,14 +159,23 @@ impl<'l> Builder<'l> {
         true
     }
 
-    /// Records an accepted series whose v1 encoding is `encoded`.
-    pub(crate) fn accept(&mut self, labels_start: usize, encoded: Span, counts: Counts) {
+    /// Records an accepted series whose v1 encoding is `encoded`, its label fields
+    /// the first `label_bytes` (or `SPLIT_LABELS`).
+    pub(crate) fn accept(
+        &mut self,
+        labels_start: usize,
+        encoded: Span,
+        label_bytes: u32,
+        counts: Counts,
+    ) {
         let nlabels = (self.batch.labels.len() - labels_start) as u32;
         self.batch.series.push(Series {
             labels: labels_start as u32,
             nlabels,
             encoded,
+            label_bytes,
             counts,
+            hash_memo: None,
         });
         self.batch.accepted.add(counts);
     }

@@ -34,7 +34,7 @@ mod v1;
 mod v2;
 mod validate;
 
-pub use batch::{Counts, SeriesRef, WriteBatch};
+pub use batch::{Counts, EncodedLabels, FieldPiece, SeriesRef, Spare, WriteBatch};
 pub use body::{Protocol, decoded_len, decompress, negotiate};
 pub use encode::{EncodeError, Encoder};
 pub use error::{Reason, WireError};
@@ -55,9 +55,21 @@ pub fn decode(
     limits: &Limits,
     now_ms: i64,
 ) -> Result<WriteBatch, WireError> {
+    decode_reusing(protocol, body, limits, now_ms, Spare::default())
+}
+
+/// [`decode`], building the batch's index in the vectors of an earlier batch
+/// ([`WriteBatch::into_parts`]): no fresh allocation, no page faults.
+pub fn decode_reusing(
+    protocol: Protocol,
+    body: Bytes,
+    limits: &Limits,
+    now_ms: i64,
+    spare: Spare,
+) -> Result<WriteBatch, WireError> {
     match protocol {
-        Protocol::V1 => v1::decode(body, limits, now_ms),
-        Protocol::V2 => v2::decode(body, limits, now_ms),
+        Protocol::V1 => v1::decode(body, limits, now_ms, spare),
+        Protocol::V2 => v2::decode(body, limits, now_ms, spare),
     }
 }
 

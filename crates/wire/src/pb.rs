@@ -157,6 +157,11 @@ impl<'a> Reader<'a> {
         Err(PbError::VarintOverflow(start))
     }
 
+    /// The offset of the next field.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
     /// The next field, `None` at the end of the message.
     pub(crate) fn next_field(&mut self) -> Result<Option<Field>, PbError> {
         if self.pos >= self.end {

@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use crate::batch::{Counts, WriteBatch};
+use crate::batch::{Counts, SPLIT_LABELS, Spare, WriteBatch};
 use crate::body::Protocol;
 use crate::builder::Builder;
 use crate::error::{WireError, malformed};
@@ -20,8 +20,13 @@ use crate::validate::Invalid;
 const MSG: &str = "prometheus.WriteRequest";
 
 /// Decodes a decompressed v1 body.
-pub(crate) fn decode(body: Bytes, limits: &Limits, now_ms: i64) -> Result<WriteBatch, WireError> {
-    let mut b = Builder::new(Protocol::V1, body.clone(), limits, now_ms);
+pub(crate) fn decode(
+    body: Bytes,
+    limits: &Limits,
+    now_ms: i64,
+    spare: Spare,
+) -> Result<WriteBatch, WireError> {
+    let mut b = Builder::new(Protocol::V1, body.clone(), limits, now_ms, spare);
     let mut r = Reader::new(&body, 0..body.len());
     while let Some(f) = r.next_field().map_err(malformed(MSG))? {
         match f.number {
@@ -38,47 +43,6 @@ pub(crate) fn decode(body: Bytes, limits: &Limits, now_ms: i64) -> Result<WriteB
         }
     }
     Ok(b.finish())
-}
-
-/// Reads a `Label` laid out as every sender writes it: `0x0a len name 0x12 len value`
-/// with one-byte lengths, filling `range` exactly. `None` for any other layout.
-#[inline]
-fn label_fast(buf: &[u8], range: &Range<usize>) -> Option<LabelRef> {
-    let b = buf.get(range.clone())?;
-    if b.len() < 4 || b[0] != 0x0a || b[1] >= 0x80 {
-        return None;
-    }
-    let n = b[1] as usize;
-    let v_at = 2 + n;
-    let (&tag, &v) = (b.get(v_at)?, b.get(v_at + 1)?);
-    if tag != 0x12 || v >= 0x80 || v_at + 2 + v as usize != b.len() {
-        return None;
-    }
-    Some(LabelRef {
-        name: Span::of(range.start + 2..range.start + v_at),
-        value: Span::of(range.start + v_at + 2..range.end),
-    })
-}
-
-/// Reads the `name` and `value` of a `Label` message.
-pub(crate) fn label(buf: &[u8], range: Range<usize>) -> Result<LabelRef, PbError> {
-    if let Some(l) = label_fast(buf, &range) {
-        return Ok(l);
-    }
-    let empty = Span::of(range.start..range.start);
-    let mut out = LabelRef {
-        name: empty,
-        value: empty,
-    };
-    let mut r = Reader::new(buf, range);
-    while let Some(f) = r.next_field()? {
-        match f.number {
-            1 => out.name = Span::of(f.len_range()?),
-            2 => out.value = Span::of(f.len_range()?),
-            _ => {}
-        }
-    }
-    Ok(out)
 }
 
 /// The timestamp of a `Sample` message.
@@ -101,21 +65,27 @@ fn series(b: &mut Builder<'_>, buf: &[u8], range: Range<usize>) -> Result<(), Wi
     let mut invalid: Option<Invalid> = None;
     let mut r = Reader::new(buf, range.clone());
     let checks_time = b.checks_time();
+    // Where the label fields end while only labels were seen; None once a label came
+    // after another field.
+    let mut labels_end = Some(range.start);
+    let mut other_seen = false;
     loop {
         // Fast paths for labels and samples, which are nearly all of a request.
         if let Some(range) = r.short_len_field(0x0a) {
-            let l = match label_fast(buf, &range) {
+            let l = match LabelRef::read_fast(buf, &range) {
                 Some(l) => l,
-                None => label(buf, range).map_err(&pb_err)?,
+                None => LabelRef::read(buf, range).map_err(&pb_err)?,
             };
             if seen <= b.limits.max_label_names {
                 b.batch.labels.push(l);
             }
             seen += 1;
+            labels_end = labels_end.filter(|_| !other_seen).map(|_| r.position());
             continue;
         }
         if !checks_time && r.short_len_field(0x12).is_some() {
             counts.samples += 1;
+            other_seen = true;
             continue;
         }
         let Some(f) = r.next_field().map_err(&pb_err)? else {
@@ -123,11 +93,13 @@ fn series(b: &mut Builder<'_>, buf: &[u8], range: Range<usize>) -> Result<(), Wi
         };
         match f.number {
             1 => {
-                let l = label(buf, f.len_range().map_err(&pb_err)?).map_err(&pb_err)?;
+                let l = LabelRef::read(buf, f.len_range().map_err(&pb_err)?).map_err(&pb_err)?;
                 if seen <= b.limits.max_label_names {
                     b.batch.labels.push(l);
                 }
                 seen += 1;
+                labels_end = labels_end.filter(|_| !other_seen).map(|_| r.position());
+                continue;
             }
             2 => {
                 let sample = f.len_range().map_err(&pb_err)?;
@@ -151,6 +123,7 @@ fn series(b: &mut Builder<'_>, buf: &[u8], range: Range<usize>) -> Result<(), Wi
             }
             _ => {}
         }
+        other_seen = true;
     }
     b.count_samples(counts)?;
     let sorted = match b.validate_labels(labels_start, seen) {
@@ -167,12 +140,14 @@ fn series(b: &mut Builder<'_>, buf: &[u8], range: Range<usize>) -> Result<(), Wi
     if b.drop_if_empty(labels_start, counts) {
         return Ok(());
     }
-    let encoded = if sorted {
-        Span::of(range)
+    let (encoded, label_bytes) = if sorted {
+        let label_bytes = labels_end.map_or(SPLIT_LABELS, |end| (end - range.start) as u32);
+        (Span::of(range), label_bytes)
     } else {
         b.batch.sorted += 1;
         let start = b.scratch_pos();
         b.write_sorted_labels(labels_start, false);
+        let label_bytes = b.scratch_pos() - start;
         // Copy every other field as it was.
         let mut r = Reader::new(buf, range);
         while let Some(f) = r.next_field().map_err(&pb_err)? {
@@ -180,12 +155,13 @@ fn series(b: &mut Builder<'_>, buf: &[u8], range: Range<usize>) -> Result<(), Wi
                 b.batch.scratch.extend_from_slice(&buf[f.range()]);
             }
         }
-        Span {
+        let encoded = Span {
             start,
             len: b.scratch_pos() - start,
-        }
+        };
+        (encoded, label_bytes)
     };
-    b.accept(labels_start, encoded, counts);
+    b.accept(labels_start, encoded, label_bytes, counts);
     Ok(())
 }
 

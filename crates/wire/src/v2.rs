@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use crate::batch::{Counts, WriteBatch};
+use crate::batch::{Counts, Spare, WriteBatch};
 use crate::body::Protocol;
 use crate::builder::Builder;
 use crate::error::{Reason, WireError, malformed};
@@ -23,8 +23,13 @@ const MSG: &str = "io.prometheus.write.v2.Request";
 const SERIES: &str = "io.prometheus.write.v2.TimeSeries";
 
 /// Decodes a decompressed v2 body.
-pub(crate) fn decode(body: Bytes, limits: &Limits, now_ms: i64) -> Result<WriteBatch, WireError> {
-    let mut b = Builder::new(Protocol::V2, body.clone(), limits, now_ms);
+pub(crate) fn decode(
+    body: Bytes,
+    limits: &Limits,
+    now_ms: i64,
+    spare: Spare,
+) -> Result<WriteBatch, WireError> {
+    let mut b = Builder::new(Protocol::V2, body.clone(), limits, now_ms, spare);
     // Symbols may follow the series on the wire: collect them first.
     let mut symbols: Vec<Span> = Vec::new();
     let mut r = Reader::new(&body, 0..body.len());
@@ -181,12 +186,13 @@ fn series(
     }
     let start = b.scratch_pos();
     b.write_sorted_labels(labels_start, sorted);
+    let label_bytes = b.scratch_pos() - start;
     convert_payload(b, buf, range, symbols).map_err(&pb_err)?;
     let encoded = Span {
         start,
         len: b.scratch_pos() - start,
     };
-    b.accept(labels_start, encoded, counts);
+    b.accept(labels_start, encoded, label_bytes, counts);
     Ok(())
 }
 

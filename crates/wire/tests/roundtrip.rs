@@ -214,3 +214,133 @@ fn set_label_overwrites_adds_and_removes_with_sorted_encoding() {
         )
     );
 }
+
+#[test]
+fn replace_labels_with_encoded_labels_keeps_samples_twice_over() {
+    let req = request(vec![
+        series(
+            &[("__name__", "up"), ("job", "node")],
+            &[(1.0, NOW), (2.0, NOW + 1)],
+        ),
+        series(&[("__name__", "down")], &[(3.0, NOW)]),
+    ]);
+    let mut batch = decode_v1(&req).unwrap();
+    let first = rwgate_wire::EncodedLabels::new(&[("__name__", "up"), ("shard", "3")]);
+    assert_eq!(
+        first.pairs().collect::<Vec<_>>(),
+        vec![(&b"__name__"[..], &b"up"[..]), (&b"shard"[..], &b"3"[..])]
+    );
+    // Once from the body, then again from scratch (the re-encoded copy).
+    batch.replace_labels_with(0, &first);
+    let second = rwgate_wire::EncodedLabels::new(&[("__name__", "up"), ("zone", "a")]);
+    batch.replace_labels_with(0, &second);
+    assert_eq!(batch.series(0).label(b"zone"), Some(&b"a"[..]));
+    assert_eq!(batch.series(0).label(b"shard"), None);
+    let out = forwarded(&batch);
+    assert_eq!(
+        out.timeseries[0],
+        series(
+            &[("__name__", "up"), ("zone", "a")],
+            &[(1.0, NOW), (2.0, NOW + 1)]
+        )
+    );
+    assert_eq!(
+        out.timeseries[1],
+        series(&[("__name__", "down")], &[(3.0, NOW)])
+    );
+}
+
+#[test]
+fn a_label_after_the_samples_is_read_and_replaced_like_the_others() {
+    use prost::Message;
+    // Repeated fields may come in any order: labels, a sample, then another label.
+    let head = series(&[("__name__", "up")], &[(1.0, NOW)]).encode_to_vec();
+    let tail = series(&[("job", "node")], &[]).encode_to_vec();
+    let mut ts = head;
+    ts.extend_from_slice(&tail);
+    let mut body = Vec::new();
+    prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, &mut body);
+    prost::encoding::encode_varint(ts.len() as u64, &mut body);
+    body.extend_from_slice(&ts);
+    let mut batch = rwgate_wire::decode(
+        rwgate_wire::Protocol::V1,
+        body.into(),
+        &Limits::default(),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(batch.series(0).label(b"job"), Some(&b"node"[..]));
+    assert_eq!(
+        batch.series(0).label_fields(),
+        None,
+        "labels are not together"
+    );
+    let mut fields = Vec::new();
+    batch.series(0).encode_label_fields(&mut fields);
+    let expected = series(&[("__name__", "up"), ("job", "node")], &[]).encode_to_vec();
+    assert_eq!(fields, expected, "the labels as one run of fields");
+
+    batch.replace_labels(0, &[("__name__", "up"), ("job", "api")]);
+    let want = series(&[("__name__", "up"), ("job", "api")], &[(1.0, NOW)]);
+    assert_eq!(forwarded(&batch).timeseries[0], want);
+    let labels_only = series(&[("__name__", "up"), ("job", "api")], &[]).encode_to_vec();
+    assert_eq!(
+        batch.series(0).label_fields(),
+        Some(&labels_only[..]),
+        "re-encoded with the labels first"
+    );
+}
+
+#[test]
+fn label_fields_of_a_sorted_series_are_its_bytes_as_received() {
+    use prost::Message;
+    let ts = series(&[("__name__", "up"), ("job", "node")], &[(1.0, NOW)]);
+    let batch = decode_v1(&request(vec![ts.clone()])).unwrap();
+    let labels_only = v1::TimeSeries {
+        samples: vec![],
+        ..ts.clone()
+    }
+    .encode_to_vec();
+    assert_eq!(batch.series(0).label_fields(), Some(&labels_only[..]));
+}
+
+#[test]
+fn rewrite_label_fields_copies_own_runs_and_refuses_pieces_that_do_not_fit() {
+    use rwgate_wire::{EncodedLabels, FieldPiece};
+    let req = request(vec![series(
+        &[("__name__", "up"), ("job", "node"), ("zone", "a")],
+        &[(1.0, NOW)],
+    )]);
+    let mut batch = decode_v1(&req).unwrap();
+    let ranges = batch.series(0).label_field_ranges().unwrap();
+    assert_eq!(ranges.len(), 3);
+    let new = EncodedLabels::new(&[("shard", "3")]);
+    let own = |labels: std::ops::Range<usize>| FieldPiece::Own {
+        bytes: ranges[labels.start].start..ranges[labels.end - 1].end,
+        labels,
+    };
+    let before = forwarded(&batch);
+    // Out of range: nothing changes.
+    let bad = FieldPiece::Own {
+        labels: 0..4,
+        bytes: 0..1,
+    };
+    assert!(!batch.rewrite_label_fields(0, [own(0..1), bad]));
+    assert!(!batch.rewrite_label_fields(0, [FieldPiece::New(&[0x0a, 0x05, 0x01])]));
+    assert_eq!(forwarded(&batch), before);
+    assert!(batch.rewrite_label_fields(0, [own(0..2), FieldPiece::New(new.fields()), own(2..3)]));
+    assert_eq!(
+        forwarded(&batch).timeseries[0],
+        series(
+            &[
+                ("__name__", "up"),
+                ("job", "node"),
+                ("shard", "3"),
+                ("zone", "a")
+            ],
+            &[(1.0, NOW)]
+        )
+    );
+    assert_eq!(batch.series(0).label(b"shard"), Some(&b"3"[..]));
+    assert_eq!(batch.series(0).label(b"zone"), Some(&b"a"[..]));
+}
