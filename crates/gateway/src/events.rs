@@ -272,6 +272,22 @@ impl TenantLabelOverwritten<'_> {
     }
 }
 
+/// How the relabel cache answered for one request's series.
+pub struct RelabelCacheUsed(pub crate::relabel::cache::CacheStats);
+
+impl RelabelCacheUsed {
+    /// Counts hits and misses (nothing for requests without rules).
+    pub fn emit(self) {
+        let s = self.0;
+        if s.hits > 0 {
+            metrics::counter!(m::RELABEL_CACHE_LOOKUPS, "result" => "hit").increment(s.hits);
+        }
+        if s.misses > 0 {
+            metrics::counter!(m::RELABEL_CACHE_LOOKUPS, "result" => "miss").increment(s.misses);
+        }
+    }
+}
+
 /// A request in which some series missed its write quorum: `unavailable` or `conflict`.
 pub struct QuorumFailed(pub &'static str);
 

@@ -321,6 +321,7 @@ impl App {
         {
             held.merge(self.reserve_bytes(more)?);
         }
+        events::RelabelCacheUsed(routed.relabel_cache).emit();
         if routed.overwritten > 0 {
             events::TenantLabelOverwritten {
                 tenant: &request_label,

@@ -56,6 +56,9 @@ pub const SLOW_BODIES: &str = "rwgate_slow_bodies_total";
 pub const AUTH_FAILURES: &str = "rwgate_auth_failures_total";
 /// Series whose tenant label was overwritten (policy `overwrite`), by `tenant`.
 pub const TENANT_LABEL_OVERWRITES: &str = "rwgate_tenant_label_overwrites_total";
+/// Relabel cache lookups, by `result` (`hit`: the rules' verdict remembered, `miss`:
+/// the rules ran).
+pub const RELABEL_CACHE_LOOKUPS: &str = "rwgate_relabel_cache_lookups_total";
 /// 1 if the last config (tenancy, tokens) reload succeeded, else 0.
 pub const CONFIG_LAST_RELOAD_SUCCESSFUL: &str = "rwgate_config_last_reload_successful";
 /// Config (tenancy, tokens) reloads that failed.
@@ -90,6 +93,7 @@ pub const ALL: &[&str] = &[
     SLOW_BODIES,
     AUTH_FAILURES,
     TENANT_LABEL_OVERWRITES,
+    RELABEL_CACHE_LOOKUPS,
     CONFIG_LAST_RELOAD_SUCCESSFUL,
     CONFIG_RELOAD_ERRORS,
     BUILD_INFO,
@@ -215,6 +219,10 @@ fn describe() {
     describe_counter!(
         TENANT_LABEL_OVERWRITES,
         "Series whose tenant label was overwritten, by tenant."
+    );
+    describe_counter!(
+        RELABEL_CACHE_LOOKUPS,
+        "Relabel cache lookups, by result (hit, miss)."
     );
     describe_gauge!(
         CONFIG_LAST_RELOAD_SUCCESSFUL,

@@ -464,5 +464,7 @@ impl RuleSet {
     }
 }
 
+pub mod cache;
+
 #[cfg(test)]
 mod tests;

@@ -120,6 +120,8 @@ impl TenantRelabel {
     }
 }
 
+static NEXT_STATE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// The tenancy configuration, ready to answer per request. Its `Debug` shows tokens as
 /// `[REDACTED]`.
 #[derive(Debug)]
@@ -132,6 +134,7 @@ pub struct TenancyState {
     global: rwgate_wire::Limits,
     known: HashSet<String>,
     relabel: TenantRelabel,
+    id: u64,
 }
 
 impl TenancyState {
@@ -178,6 +181,7 @@ impl TenancyState {
             global,
             known,
             relabel,
+            id: NEXT_STATE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             cfg: t.clone(),
         })
     }
@@ -190,6 +194,12 @@ impl TenancyState {
     /// Each tenant's relabeling.
     pub fn relabel(&self) -> &TenantRelabel {
         &self.relabel
+    }
+
+    /// This state's id, unique in the process: results remembered under one state
+    /// (the relabel cache) are never used under another.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The tenants named in config (listed, given a token, or the default), sorted.

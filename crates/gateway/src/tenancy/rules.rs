@@ -1,10 +1,12 @@
 //! The tenant-label policy and per-tenant label rules, applied to a decoded batch, and
 //! the split of the batch into per-tenant groups.
 
+use rwgate_ring::series_hash;
 use rwgate_wire::{RefusalReason, Rejections, SeriesRef, WriteBatch};
 
 use super::{Identity, LabelPolicy, TenancyState, TenantSpec, escape, validate_tenant};
-use crate::relabel::{Labels, Outcome};
+use crate::relabel::cache::{self, CacheStats, Script, Verdict};
+use crate::relabel::{Labels, Outcome, RuleSet};
 
 /// Why the tenancy rules refused a series (the request still writes the others).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter)]
@@ -53,6 +55,8 @@ pub struct Routed {
     /// Series a relabel rule dropped, or left without labels or `__name__` (removed
     /// from the batch; not an error).
     pub relabel_dropped: Rejections<Dropped>,
+    /// How the relabel cache answered (zero without rules).
+    pub relabel_cache: CacheStats,
 }
 
 /// Why relabeling removed a series without refusing the request.
@@ -108,7 +112,8 @@ pub fn route(
         LabelPolicy::Reject => {}
     }
 
-    let dropped = relabel(state, batch, &mut tenants);
+    let (dropped, cache_stats) = relabel(state, batch, &mut tenants);
+    routed.relabel_cache = cache_stats;
     // Only when relabeling dropped something: the hot path without rules is untouched.
     if dropped.iter().any(|&d| d) {
         let (kept_after_relabel, relabel_dropped) = batch.retain(|i, s| {
@@ -177,55 +182,200 @@ fn require_agreement(
 /// Applies each series' tenant's relabel rules: changed series are re-encoded (and
 /// placed by their new labels), an invalid result is marked refused with the reason
 /// decoding would give. Returns, per series, whether relabeling drops it (a rule
-/// dropped it, or it was left without labels or `__name__`); empty without rules.
-fn relabel(state: &TenancyState, batch: &mut WriteBatch, tenants: &mut Tenants) -> Vec<bool> {
+/// dropped it, or it was left without labels or `__name__`), empty without rules, and
+/// how the thread's relabel cache answered.
+fn relabel(
+    state: &TenancyState,
+    batch: &mut WriteBatch,
+    tenants: &mut Tenants,
+) -> (Vec<bool>, CacheStats) {
+    let mut stats = CacheStats::default();
     if state.relabel().is_empty() {
-        return Vec::new();
+        return (Vec::new(), stats);
     }
     let mut dropped = vec![false; batch.len()];
-    let rules: Vec<&crate::relabel::RuleSet> = tenants
+    let rules: Vec<&RuleSet> = tenants
         .names
         .iter()
         .map(|n| state.relabel().for_tenant(n))
         .collect();
     let limits: Vec<rwgate_wire::Limits> =
         tenants.names.iter().map(|n| state.wire_limits(n)).collect();
-    for (i, drop) in dropped.iter_mut().enumerate() {
-        let t = tenants.of[i] as usize;
-        if rules[t].is_empty() || tenants.refused[i].is_some() {
-            continue;
+    let scopes: Vec<cache::Scope> = tenants
+        .names
+        .iter()
+        .map(|n| cache::Scope::new(state.id(), n))
+        .collect();
+    // Series are taken in chunks: the cache entries of a chunk are looked up first, in
+    // a tight loop whose memory reads overlap, then used.
+    const CHUNK: usize = 32;
+    let mut spare = Vec::new();
+    let mut keys: Vec<Option<cache::Key>> = Vec::with_capacity(CHUNK);
+    cache::with(|cache| {
+        for chunk in (0..batch.len()).step_by(CHUNK) {
+            let end = (chunk + CHUNK).min(batch.len());
+            keys.clear();
+            let mut found = 0u32;
+            for i in chunk..end {
+                let t = tenants.of[i] as usize;
+                let key = if rules[t].is_empty() || tenants.refused[i].is_some() {
+                    None
+                } else {
+                    batch.series(i).label_fields().map(|f| scopes[t].key(f))
+                };
+                found += u32::from(key.as_ref().is_some_and(|k| cache.probe(k)));
+                keys.push(key);
+            }
+            // The probes only warm the CPU cache: keep the optimiser from dropping them.
+            std::hint::black_box(found);
+            for i in chunk..end {
+                let t = tenants.of[i] as usize;
+                if rules[t].is_empty() || tenants.refused[i].is_some() {
+                    continue;
+                }
+                let (refused, drop) = (&mut tenants.refused[i], &mut dropped[i]);
+                let series = batch.series(i);
+                let Some(key) = keys[i - chunk] else {
+                    // Labels not together (only a client writes that): not remembered.
+                    let d = decide(rules[t], &limits[t], series);
+                    carry_out(d, i, batch, refused, drop);
+                    continue;
+                };
+                let tenant = tenants.names[t].as_bytes();
+                let applied = if let Some(v) = cache.get(&key) {
+                    stats.hits += 1;
+                    apply(v, i, batch, refused, drop)
+                } else {
+                    stats.misses += 1;
+                    let mut v = remembered_verdict(decide(rules[t], &limits[t], series), series);
+                    let applied = apply(&v, i, batch, refused, drop);
+                    if let Verdict::Rewritten { hash, .. } = &mut v {
+                        *hash = series_hash(tenant, batch.series(i).labels(), &mut spare);
+                        batch.set_hash_memo(i, *hash);
+                    }
+                    cache.insert(&key, v);
+                    applied
+                };
+                if !applied {
+                    // Only a hash collision gets here: the remembered rewrite does not
+                    // fit this series. Run the rules for it instead.
+                    let d = decide(rules[t], &limits[t], batch.series(i));
+                    carry_out(d, i, batch, refused, drop);
+                }
+            }
         }
-        // Decoding validated the labels as UTF-8; lossy only as a fallback.
-        let text = |b: &[u8]| match std::str::from_utf8(b) {
-            Ok(s) => s.to_owned(),
-            Err(_) => String::from_utf8_lossy(b).into_owned(),
-        };
-        let mut labels = Labels::new(batch.series(i).labels().map(|(n, v)| (text(n), text(v))));
-        if rules[t].apply(&mut labels) != Outcome::Keep
-            || labels.is_empty()
-            || labels.get("__name__").is_empty()
-        {
-            *drop = true;
-            continue;
+    });
+    (dropped, stats)
+}
+
+/// What the rules made of one series.
+enum Decision {
+    Unchanged,
+    Dropped,
+    Invalid(rwgate_wire::Reason),
+    /// The new labels, sorted by name.
+    Rewritten(Vec<(String, String)>),
+}
+
+/// A decision as the cache keeps it.
+fn remembered_verdict(d: Decision, series: SeriesRef<'_>) -> Verdict {
+    match d {
+        Decision::Unchanged => Verdict::Unchanged,
+        Decision::Dropped => Verdict::Dropped,
+        Decision::Invalid(r) => Verdict::Invalid(r),
+        Decision::Rewritten(labels) => {
+            let pairs: Vec<(&str, &str)> = labels
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            let ranges = series.label_field_ranges().unwrap_or_default();
+            let script = Script::of(series.labels(), &ranges, &pairs);
+            // The hash is filled in once the labels are written.
+            Verdict::Rewritten { script, hash: 0 }
         }
-        if !labels.changed() {
-            continue;
-        }
-        let pairs: Vec<(&str, &str)> = labels
-            .pairs()
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        if let Err(reason) = rwgate_wire::validate_label_set(&pairs, &limits[t]) {
-            tenants.refused[i] = Some((
-                RuleReason::Relabeled(reason),
-                "after relabeling".to_string(),
-            ));
-            continue;
-        }
-        batch.replace_labels(i, &pairs);
     }
-    dropped
+}
+
+/// Carries out a decision on series `i` (without the cache).
+fn carry_out(
+    d: Decision,
+    i: usize,
+    batch: &mut WriteBatch,
+    refused: &mut Option<(RuleReason, String)>,
+    drop: &mut bool,
+) {
+    match d {
+        Decision::Unchanged => {}
+        Decision::Dropped => *drop = true,
+        Decision::Invalid(reason) => *refused = Some(invalid(reason)),
+        Decision::Rewritten(labels) => {
+            let pairs: Vec<(&str, &str)> = labels
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            batch.replace_labels(i, &pairs);
+        }
+    }
+}
+
+/// Carries out a remembered verdict on series `i`; false (changing nothing) when a
+/// rewrite does not fit the series.
+fn apply(
+    verdict: &Verdict,
+    i: usize,
+    batch: &mut WriteBatch,
+    refused: &mut Option<(RuleReason, String)>,
+    drop: &mut bool,
+) -> bool {
+    match verdict {
+        Verdict::Unchanged => {}
+        Verdict::Dropped => *drop = true,
+        Verdict::Invalid(reason) => *refused = Some(invalid(*reason)),
+        Verdict::Rewritten { script, hash } => {
+            if !batch.rewrite_label_fields(i, script.pieces()) {
+                return false;
+            }
+            if *hash != 0 {
+                batch.set_hash_memo(i, *hash);
+            }
+        }
+    }
+    true
+}
+
+fn invalid(reason: rwgate_wire::Reason) -> (RuleReason, String) {
+    (
+        RuleReason::Relabeled(reason),
+        "after relabeling".to_string(),
+    )
+}
+
+/// Runs `rules` on one series' labels.
+fn decide(rules: &RuleSet, limits: &rwgate_wire::Limits, series: SeriesRef<'_>) -> Decision {
+    // Decoding validated the labels as UTF-8; lossy only as a fallback.
+    let text = |b: &[u8]| match std::str::from_utf8(b) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(b).into_owned(),
+    };
+    let mut labels = Labels::new(series.labels().map(|(n, v)| (text(n), text(v))));
+    if rules.apply(&mut labels) != Outcome::Keep
+        || labels.is_empty()
+        || labels.get("__name__").is_empty()
+    {
+        return Decision::Dropped;
+    }
+    if !labels.changed() {
+        return Decision::Unchanged;
+    }
+    let pairs: Vec<(&str, &str)> = labels
+        .pairs()
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    match rwgate_wire::validate_label_set(&pairs, limits) {
+        Err(reason) => Decision::Invalid(reason),
+        Ok(()) => Decision::Rewritten(labels.pairs().to_vec()),
+    }
 }
 
 /// The tenant of every series of a batch, and the series refused for their tenant

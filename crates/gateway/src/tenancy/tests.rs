@@ -255,3 +255,98 @@ fn limits_fall_back_from_tenant_to_defaults_to_global() {
         rwgate_wire::Limits::default().max_samples
     );
 }
+
+mod relabel_cache {
+    use super::*;
+    use rwgate_wire::{Limits, Protocol};
+
+    fn fixture() -> rwgate_wire::WriteBatch {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../wire/fixtures/synthetic-5000-v1.snappy");
+        let body = std::fs::read(path).unwrap();
+        let limits = Limits::default();
+        let raw = rwgate_wire::decompress(&body, &limits).unwrap();
+        rwgate_wire::decode(Protocol::V1, raw, &limits, 0).unwrap()
+    }
+
+    /// Routes the fixture (node-exporter-like series: `pod="app-<0..39>-7d9f8b6c5-<i>"`,
+    /// five metric names); the bytes forwarded, what was refused and dropped, the stats.
+    fn route_once(
+        state: &TenancyState,
+    ) -> (Vec<u8>, String, u64, crate::relabel::cache::CacheStats) {
+        let id = Identity {
+            tenant: "tenant-a".into(),
+            auth: Auth::None,
+            can_split: false,
+        };
+        let mut batch = fixture();
+        let routed = rules::route(state, &id, &mut batch, |_, _| {}).unwrap();
+        // A remembered placement hash is the hash of the labels the series now has.
+        let mut buf = Vec::new();
+        let mut memos = 0;
+        for s in batch.iter() {
+            if let Some(memo) = s.hash_memo() {
+                memos += 1;
+                assert_eq!(
+                    memo,
+                    rwgate_ring::series_hash(b"tenant-a", s.labels(), &mut buf)
+                );
+            }
+        }
+        assert!(
+            routed.relabel_cache.hits + routed.relabel_cache.misses == 0 || memos > 3000,
+            "{memos}"
+        );
+        let bytes = rwgate_wire::Encoder::new()
+            .encode_raw(&batch, 0..batch.len())
+            .to_vec();
+        (
+            bytes,
+            format!("{:?}", routed.refused),
+            routed.relabel_dropped.counts.total_samples(),
+            routed.relabel_cache,
+        )
+    }
+
+    const RULES: &str = r#"
+limits: {max_label_value_length: 40}
+relabel_configs:
+  - {regex: tenant, action: labeldrop}
+  - {source_labels: [__name__], regex: "node_memory_.*", action: drop}
+  - {source_labels: [pod], regex: "app-[0-4]-(.*)", target_label: pod, replacement: "${1}${1}${1}"}
+  - {source_labels: [pod], target_label: shard, modulus: 8, action: hashmod}
+"#;
+
+    #[test]
+    fn a_remembered_verdict_writes_the_same_bytes_as_running_the_rules() {
+        let s = state(RULES);
+        let (cold, cold_refused, cold_dropped, stats) = route_once(&s);
+        assert_eq!(stats.hits, 0);
+        assert!(stats.misses > 4000, "{stats:?}");
+        assert!(cold_dropped > 0, "the drop rule matched some series");
+        assert!(
+            cold_refused.contains("label_value_too_long"),
+            "{cold_refused}"
+        );
+        let (warm, warm_refused, warm_dropped, stats) = route_once(&s);
+        assert_eq!(stats.misses, 0, "{stats:?}");
+        assert!(stats.hits > 4000, "{stats:?}");
+        assert!(warm == cold, "the same series, labels and samples");
+        assert_eq!(warm_refused, cold_refused);
+        assert_eq!(warm_dropped, cold_dropped);
+    }
+
+    #[test]
+    fn a_new_config_never_reuses_the_old_ones_verdicts() {
+        let (first, ..) = route_once(&state(RULES));
+        // The same rules loaded again (a reload): the rules run again.
+        let (again, _, _, stats) = route_once(&state(RULES));
+        assert_eq!(stats.hits, 0, "{stats:?}");
+        assert!(again == first);
+        // Other rules: other bytes, not the remembered ones.
+        let other = RULES.replace("modulus: 8", "modulus: 3");
+        let (changed, _, _, stats) = route_once(&state(&other));
+        assert_eq!(stats.hits, 0, "{stats:?}");
+        assert!(changed != first);
+    }
+}
