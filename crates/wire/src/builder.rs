@@ -108,13 +108,17 @@ impl<'l> Builder<'l> {
 
     /// Validates the labels pushed since `labels_start`; on success returns whether they
     /// were sorted, and when they were not, `self.order` holds the sorted order.
+    /// `ascii`: the caller found every byte of the labels ASCII (their UTF-8 checks
+    /// are skipped).
     pub(crate) fn validate_labels(
         &mut self,
         labels_start: usize,
         seen: usize,
+        ascii: bool,
     ) -> Result<bool, Invalid> {
         let labels = &self.batch.labels[labels_start..];
-        validate::labels(&self.batch.body, labels, seen, self.limits, &mut self.order)
+        let body = &self.batch.body;
+        validate::labels(body, labels, seen, self.limits, ascii, &mut self.order)
     }
 
     /// Drops the labels of a refused series and records why.

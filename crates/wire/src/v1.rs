@@ -126,7 +126,10 @@ fn series(b: &mut Builder<'_>, buf: &[u8], range: Range<usize>) -> Result<(), Wi
         other_seen = true;
     }
     b.count_samples(counts)?;
-    let sorted = match b.validate_labels(labels_start, seen) {
+    // One ASCII scan over the label fields together (tags and short lengths are ASCII
+    // too) spares a UTF-8 check per name and value; long labels fall back to those.
+    let ascii = labels_end.is_some_and(|end| buf[range.start..end].is_ascii());
+    let sorted = match b.validate_labels(labels_start, seen, ascii) {
         Ok(sorted) => sorted,
         Err(label_problem) => {
             b.reject(labels_start, label_problem, counts);

@@ -170,7 +170,7 @@ fn series(
         b.reject(labels_start, Reason::SamplesAndHistograms.into(), counts);
         return Ok(());
     }
-    let sorted = match b.validate_labels(labels_start, seen) {
+    let sorted = match b.validate_labels(labels_start, seen, false) {
         Ok(sorted) => sorted,
         Err(problem) => {
             b.reject(labels_start, problem, counts);

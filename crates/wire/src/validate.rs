@@ -21,7 +21,8 @@ impl From<Reason> for Invalid {
 }
 
 /// Validates one series' labels (`seen` is how many the wire held; only the first
-/// `max_label_names + 1` are kept). On success the result says whether the wire order
+/// `max_label_names + 1` are kept); `ascii` says every byte of them is known to be
+/// ASCII, which makes them valid UTF-8. On success the result says whether the wire order
 /// was already sorted; when it was not, `order` holds the label indices in byte-wise
 /// name order.
 pub(crate) fn labels(
@@ -29,6 +30,7 @@ pub(crate) fn labels(
     labels: &[LabelRef],
     seen: usize,
     limits: &Limits,
+    ascii: bool,
     order: &mut Vec<u32>,
 ) -> Result<bool, Invalid> {
     if seen == 0 {
@@ -68,12 +70,12 @@ pub(crate) fn labels(
             NameValidation::Utf8 => {
                 // ASCII first: one word-at-a-time scan; the full check only for the rare
                 // non-ASCII name (a call into `from_utf8` per name cost 29% of decode).
-                if !name.is_ascii() && std::str::from_utf8(name).is_err() {
+                if !ascii && !name.is_ascii() && std::str::from_utf8(name).is_err() {
                     return Err(Reason::InvalidUtf8.into());
                 }
             }
         }
-        if !value.is_ascii() && std::str::from_utf8(value).is_err() {
+        if !ascii && !value.is_ascii() && std::str::from_utf8(value).is_err() {
             return Err(Reason::InvalidUtf8.into());
         }
         has_name |= is_metric_name;
@@ -117,7 +119,7 @@ pub fn label_set(pairs: &[(&str, &str)], limits: &Limits) -> Result<(), Reason> 
         refs.push(LabelRef { name, value });
     }
     let mut order = Vec::new();
-    labels(&body, &refs, refs.len(), limits, &mut order)
+    labels(&body, &refs, refs.len(), limits, false, &mut order)
         .map(|_| ())
         .map_err(|i| i.reason)
 }
