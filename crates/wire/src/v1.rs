@@ -128,7 +128,7 @@ fn series(b: &mut Builder<'_>, buf: &[u8], range: Range<usize>) -> Result<(), Wi
     b.count_samples(counts)?;
     // One ASCII scan over the label fields together (tags and short lengths are ASCII
     // too) spares a UTF-8 check per name and value; long labels fall back to those.
-    let ascii = labels_end.is_some_and(|end| buf[range.start..end].is_ascii());
+    let ascii = labels_end.is_some_and(|end| crate::validate::is_ascii(&buf[range.start..end]));
     let sorted = match b.validate_labels(labels_start, seen, ascii) {
         Ok(sorted) => sorted,
         Err(label_problem) => {

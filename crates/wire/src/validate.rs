@@ -124,6 +124,25 @@ pub fn label_set(pairs: &[(&str, &str)], limits: &Limits) -> Result<(), Reason> 
         .map_err(|i| i.reason)
 }
 
+/// True when every byte is ASCII, eight bytes at a time. `<[u8]>::is_ascii` finishes
+/// with a byte-at-a-time loop that cost more than its wide part on a series' label
+/// fields (100 to 300 bytes; `perf annotate` of the decoder).
+pub(crate) fn is_ascii(b: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = |c: &[u8]| <[u8; 8]>::try_from(c).map_or(HIGH, u64::from_ne_bytes);
+    let chunks = b.chunks_exact(8);
+    let tail = chunks.remainder();
+    let mut acc = chunks.fold(0u64, |acc, c| acc | word(c));
+    if !tail.is_empty() {
+        acc |= match b.len().checked_sub(8) {
+            // The last eight bytes, overlapping the chunks already read.
+            Some(start) => word(&b[start..]),
+            None => tail.iter().fold(0u64, |acc, &x| acc | u64::from(x)),
+        };
+    }
+    acc & HIGH == 0
+}
+
 const METRIC_NAME: &[u8; 8] = b"__name__";
 
 /// `name == "__name__"` as one 8-byte comparison (no call into `memcmp`).
@@ -224,6 +243,24 @@ pub fn is_legacy_label_name(name: &[u8]) -> bool {
 /// `[a-zA-Z_:][a-zA-Z0-9_:]*`
 pub fn is_legacy_metric_name(name: &[u8]) -> bool {
     charset(name, METRIC_FIRST, METRIC_REST)
+}
+
+#[cfg(test)]
+mod ascii_tests {
+    #[test]
+    fn is_ascii_agrees_with_the_standard_library_at_every_length_and_position() {
+        for len in 0..40 {
+            let mut b = vec![b'a'; len];
+            assert!(super::is_ascii(&b), "{len}");
+            for at in 0..len {
+                b[at] = 0x80;
+                assert!(!super::is_ascii(&b), "{len} {at}");
+                b[at] = 0xff;
+                assert_eq!(super::is_ascii(&b), b.is_ascii());
+                b[at] = b'a';
+            }
+        }
+    }
 }
 
 #[cfg(test)]
