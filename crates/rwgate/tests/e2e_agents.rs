@@ -85,6 +85,15 @@ fn agents_series_land_on_exactly_the_ring_lookup_receivers() {
         "vmagent sent"
     );
     assert!(gw.requests_with_code("200") > 0.0);
+    // The agents send the same series every scrape: after the first, tenant-a's
+    // relabeling comes from the cache, and the placement checks below cover it.
+    let hits: f64 = gw
+        .metrics()
+        .lines()
+        .filter(|l| l.starts_with(r#"rwgate_relabel_cache_lookups_total{result="hit"}"#))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(hits > 0.0, "no relabel cache hit");
     for code in ["400", "401", "403", "409", "429", "503"] {
         assert_eq!(gw.requests_with_code(code), 0.0, "rwgate answered {code}");
     }
