@@ -30,9 +30,9 @@ use crate::ingest::ingest;
 use crate::metrics as m;
 use crate::tenancy::RateLimiter;
 
-/// Decompression buffers kept for reuse, and the largest one kept: the pool holds at
-/// most 64 MiB when idle (part of the fixed base in docs/operations.md' memory formula);
-/// larger bodies get a fresh allocation that is freed after the request.
+/// Decompression buffers and batch indexes kept for reuse, and the largest one kept: the
+/// pool holds at most 64 MiB when idle (part of the fixed base in docs/operations.md'
+/// memory formula); larger ones get a fresh allocation that is freed after the request.
 const BODY_BUFFERS: usize = 16;
 const BODY_BUFFER_MAX: usize = 4 << 20;
 

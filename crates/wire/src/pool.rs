@@ -17,32 +17,44 @@ use crate::limits::Limits;
 /// A bounded pool of byte buffers.
 #[derive(Debug)]
 pub struct BufferPool {
-    free: Mutex<Vec<Vec<u8>>>,
-    spares: Mutex<Vec<Spare>>,
+    idle: Mutex<Idle>,
     max_buffers: usize,
     max_capacity: usize,
 }
 
+/// What the pool holds, and its size.
+#[derive(Debug, Default)]
+struct Idle {
+    bodies: Vec<Vec<u8>>,
+    spares: Vec<Spare>,
+    bytes: usize,
+}
+
 impl BufferPool {
-    /// Keeps at most `max_buffers` buffers of at most `max_capacity` bytes each.
+    /// Keeps at most `max_buffers` buffers of at most `max_capacity` bytes each (a
+    /// body, or the vectors of a batch's index together), and at most
+    /// `max_buffers * max_capacity` bytes in all.
     pub fn new(max_buffers: usize, max_capacity: usize) -> Self {
         BufferPool {
-            free: Mutex::new(Vec::with_capacity(max_buffers)),
-            spares: Mutex::new(Vec::with_capacity(max_buffers)),
+            idle: Mutex::default(),
             max_buffers,
             max_capacity,
         }
     }
 
+    fn idle(&self) -> std::sync::MutexGuard<'_, Idle> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Like [`crate::decompress`], into a pooled buffer when one is free.
     pub fn decompress(&self, compressed: &[u8], limits: &Limits) -> Result<Bytes, WireError> {
         let n = decoded_len(compressed, limits)?;
-        let mut buf = self
-            .free
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-            .unwrap_or_default();
+        let mut buf = {
+            let mut idle = self.idle();
+            let buf = idle.bodies.pop().unwrap_or_default();
+            idle.bytes -= buf.capacity();
+            buf
+        };
         // Shrinking keeps the capacity; only growth past the old length is zeroed.
         if buf.len() >= n {
             buf.truncate(n);
@@ -61,42 +73,47 @@ impl BufferPool {
         limits: &Limits,
         now_ms: i64,
     ) -> Result<WriteBatch, WireError> {
-        let spare = self
-            .spares
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-            .unwrap_or_default();
+        let spare = {
+            let mut idle = self.idle();
+            let spare = idle.spares.pop().unwrap_or_default();
+            idle.bytes -= spare.capacity_bytes();
+            spare
+        };
         crate::decode_reusing(protocol, body, limits, now_ms, spare)
     }
 
     /// Returns a finished batch's body and index vectors to the pool (each only if
-    /// nothing else holds it and it is not too large).
+    /// nothing else holds it and it fits).
     pub fn recycle_batch(&self, batch: WriteBatch) {
         let (body, spare) = batch.into_parts();
         self.recycle(body);
-        if spare.capacity_bytes() > 3 * self.max_capacity {
-            return;
-        }
-        let mut spares = self.spares.lock().unwrap_or_else(|e| e.into_inner());
-        if spares.len() < self.max_buffers {
-            spares.push(spare);
+        let size = spare.capacity_bytes();
+        let mut idle = self.idle();
+        if self.fits(&idle, size) {
+            idle.bytes += size;
+            idle.spares.push(spare);
         }
     }
 
-    /// Returns a body to the pool if nothing else holds it and it is not too large.
+    /// Returns a body to the pool if nothing else holds it and it fits.
     pub fn recycle(&self, body: Bytes) {
         let Ok(unique) = body.try_into_mut() else {
             return;
         };
         let buf: Vec<u8> = unique.into();
-        if buf.capacity() > self.max_capacity {
-            return;
+        let size = buf.capacity();
+        let mut idle = self.idle();
+        if self.fits(&idle, size) {
+            idle.bytes += size;
+            idle.bodies.push(buf);
         }
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        if free.len() < self.max_buffers {
-            free.push(buf);
-        }
+    }
+
+    /// Whether a buffer of `size` bytes may join what the pool holds.
+    fn fits(&self, idle: &Idle, size: usize) -> bool {
+        size <= self.max_capacity
+            && idle.bodies.len() + idle.spares.len() < self.max_buffers
+            && idle.bytes + size <= self.max_buffers * self.max_capacity
     }
 }
 
@@ -183,16 +200,40 @@ mod tests {
     }
 
     #[test]
+    fn bodies_and_batch_indexes_share_one_count_and_one_byte_bound() {
+        let pool = BufferPool::new(3, 1000);
+        for _ in 0..5 {
+            pool.recycle(Bytes::from(vec![0u8; 900]));
+        }
+        let idle = pool.idle();
+        assert_eq!(idle.bodies.len(), 3, "three buffers at most");
+        assert_eq!(
+            idle.bytes,
+            idle.bodies.iter().map(Vec::capacity).sum::<usize>()
+        );
+        assert!(idle.bytes <= 3000);
+        drop(idle);
+        let limits = Limits::default();
+        let body = pool.decompress(&compressed(&[]), &limits).unwrap();
+        assert_eq!(pool.idle().bodies.len(), 2, "one taken");
+        let batch = pool.decode(Protocol::V1, body, &limits, 0).unwrap();
+        pool.recycle_batch(batch);
+        let idle = pool.idle();
+        assert!(idle.bodies.len() + idle.spares.len() <= 3);
+        assert!(idle.bytes <= 3000, "{}", idle.bytes);
+    }
+
+    #[test]
     fn shared_or_large_buffers_are_not_kept() {
         let pool = BufferPool::new(4, 100);
         let limits = Limits::default();
         let out = pool.decompress(&compressed(&[1u8; 1000]), &limits).unwrap();
         pool.recycle(out);
-        assert!(pool.free.lock().unwrap().is_empty(), "over max_capacity");
+        assert!(pool.idle().bodies.is_empty(), "over max_capacity");
         let out = pool.decompress(&compressed(&[1u8; 10]), &limits).unwrap();
         let shared = out.clone();
         pool.recycle(out);
-        assert!(pool.free.lock().unwrap().is_empty(), "still referenced");
+        assert!(pool.idle().bodies.is_empty(), "still referenced");
         drop(shared);
     }
 
