@@ -51,7 +51,9 @@ fn bench(c: &mut Criterion) {
             b.iter_batched(
                 || {
                     if forget {
-                        rwgate_gateway::relabel::cache::with(|c| c.clear());
+                        rwgate_gateway::relabel::cache::with(state.relabel_cache_bytes(), |c| {
+                            c.clear()
+                        });
                     }
                     batch.clone()
                 },

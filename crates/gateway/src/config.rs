@@ -60,6 +60,10 @@ pub struct Config {
     /// Relabeling for every tenant, in Prometheus' syntax; a tenant's own
     /// `relabel_configs` run after these. Reloaded with the config.
     pub relabel_configs: Vec<crate::relabel::RuleConfig>,
+    /// Memory for the relabel cache, all worker threads and both generations together
+    /// (about 110 bytes per distinct relabeled series; 0 turns the cache off).
+    /// Reloaded with the config.
+    pub relabel_cache_bytes: usize,
 }
 
 /// Log output format.
@@ -327,6 +331,7 @@ impl Default for Config {
             overload: Overload::default(),
             forward: Forward::default(),
             relabel_configs: Vec::new(),
+            relabel_cache_bytes: 64 << 20,
         }
     }
 }
@@ -395,13 +400,15 @@ impl Config {
 
     /// The tenancy state of this configuration (reads the tokens file).
     pub fn tenancy_state(&self) -> Result<crate::tenancy::TenancyState, String> {
-        crate::tenancy::TenancyState::build(
+        let mut state = crate::tenancy::TenancyState::build(
             &self.tenancy,
             &self.tenants,
             &self.tenant_defaults,
             self.limits.wire(),
             &self.relabel_configs,
-        )
+        )?;
+        state.set_relabel_cache_bytes(self.relabel_cache_bytes);
+        Ok(state)
     }
 
     /// Options the ring crate builds with.

@@ -11,10 +11,12 @@
 //! tenant. A wrong answer would need two label sets of one tenant with equal 128-bit
 //! seeded hashes; its effect would stay within that tenant.
 //!
-//! Each thread's cache holds two generations of at most [`GENERATION_BYTES_TOTAL`]
-//! divided by the number of CPUs: when the current one is full it becomes the previous
-//! one (the older one is freed), and a hit in the previous generation moves the entry
-//! forward. Memory stays bounded under any stream of new series.
+//! Each thread's cache holds two generations; together, over all threads, they hold
+//! at most the configured `relabel_cache_bytes` (default [`DEFAULT_BYTES`]): a
+//! generation of a thread holds that divided by two and by the number of CPUs. When the
+//! current one is full it becomes the previous one (the older one is freed), and a hit
+//! in the previous generation moves the entry forward. Memory stays bounded under any
+//! stream of new series.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -25,9 +27,8 @@ use std::ops::Range;
 
 use rwgate_wire::{FieldPiece, Reason};
 
-/// The bytes one generation may hold, summed over all threads (two generations per
-/// thread: at most twice this in total).
-pub const GENERATION_BYTES_TOTAL: usize = 32 << 20;
+/// The default of `relabel_cache_bytes`: all threads and both generations together.
+pub const DEFAULT_BYTES: usize = 64 << 20;
 
 /// Script bytes kept inside the entry; longer scripts take a heap block.
 const INLINE: usize = 46;
@@ -398,17 +399,25 @@ fn entry_bytes(e: &Entry) -> usize {
 }
 
 thread_local! {
-    static CACHE: RefCell<Cache> = RefCell::new(Cache::new(per_thread_generation_bytes()));
+    static CACHE: RefCell<Cache> = RefCell::new(Cache::new(0));
 }
 
-fn per_thread_generation_bytes() -> usize {
-    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    (GENERATION_BYTES_TOTAL / cpus).max(1 << 20)
+/// One generation of one thread, out of `total` bytes for all.
+fn per_thread_generation_bytes(total: usize) -> usize {
+    static CPUS: OnceLock<usize> = OnceLock::new();
+    let cpus = *CPUS
+        .get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+    total / 2 / cpus
 }
 
-/// Runs `f` with this thread's cache.
-pub fn with<R>(f: impl FnOnce(&mut Cache) -> R) -> R {
-    CACHE.with(|c| f(&mut c.borrow_mut()))
+/// Runs `f` with this thread's cache, its generations sized for `total_bytes` over
+/// all threads (a new size applies from the next rotation).
+pub fn with<R>(total_bytes: usize, f: impl FnOnce(&mut Cache) -> R) -> R {
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        c.generation_bytes = per_thread_generation_bytes(total_bytes);
+        f(&mut c)
+    })
 }
 
 #[cfg(test)]

@@ -135,6 +135,7 @@ pub struct TenancyState {
     known: HashSet<String>,
     relabel: TenantRelabel,
     id: u64,
+    relabel_cache_bytes: usize,
 }
 
 impl TenancyState {
@@ -182,6 +183,7 @@ impl TenancyState {
             known,
             relabel,
             id: NEXT_STATE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            relabel_cache_bytes: crate::relabel::cache::DEFAULT_BYTES,
             cfg: t.clone(),
         })
     }
@@ -194,6 +196,16 @@ impl TenancyState {
     /// Each tenant's relabeling.
     pub fn relabel(&self) -> &TenantRelabel {
         &self.relabel
+    }
+
+    /// Memory for the relabel cache, all threads together (0: no cache).
+    pub fn relabel_cache_bytes(&self) -> usize {
+        self.relabel_cache_bytes
+    }
+
+    /// Sets [`relabel_cache_bytes`](Self::relabel_cache_bytes).
+    pub fn set_relabel_cache_bytes(&mut self, bytes: usize) {
+        self.relabel_cache_bytes = bytes;
     }
 
     /// This state's id, unique in the process: results remembered under one state

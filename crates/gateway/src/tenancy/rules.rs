@@ -211,14 +211,15 @@ fn relabel(
     const CHUNK: usize = 32;
     let mut spare = Vec::new();
     let mut keys: Vec<Option<cache::Key>> = Vec::with_capacity(CHUNK);
-    cache::with(|cache| {
+    let budget = state.relabel_cache_bytes();
+    cache::with(budget, |cache| {
         for chunk in (0..batch.len()).step_by(CHUNK) {
             let end = (chunk + CHUNK).min(batch.len());
             keys.clear();
             let mut found = 0u32;
             for i in chunk..end {
                 let t = tenants.of[i] as usize;
-                let key = if rules[t].is_empty() || tenants.refused[i].is_some() {
+                let key = if budget == 0 || rules[t].is_empty() || tenants.refused[i].is_some() {
                     None
                 } else {
                     batch.series(i).label_fields().map(|f| scopes[t].key(f))
@@ -236,7 +237,8 @@ fn relabel(
                 let (refused, drop) = (&mut tenants.refused[i], &mut dropped[i]);
                 let series = batch.series(i);
                 let Some(key) = keys[i - chunk] else {
-                    // Labels not together (only a client writes that): not remembered.
+                    // No cache, or labels not together (only a client writes that): the
+                    // rules run, nothing is remembered.
                     let d = decide(rules[t], &limits[t], series);
                     carry_out(d, i, batch, refused, drop);
                     continue;

@@ -337,6 +337,22 @@ relabel_configs:
     }
 
     #[test]
+    fn with_no_memory_for_the_cache_the_rules_run_for_every_series() {
+        let mut s = state(RULES);
+        let (first, ..) = route_once(&s);
+        s.set_relabel_cache_bytes(0);
+        let (again, _, _, stats) = route_once(&s);
+        assert_eq!(stats, crate::relabel::cache::CacheStats::default());
+        assert!(again == first, "the same result without the cache");
+        // The config key reaches the state.
+        let cfg = Config::from_yaml("hashrings: /x.json\nrelabel_cache_bytes: 0\n")
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(cfg.tenancy_state().unwrap().relabel_cache_bytes(), 0);
+    }
+
+    #[test]
     fn a_new_config_never_reuses_the_old_ones_verdicts() {
         let (first, ..) = route_once(&state(RULES));
         // The same rules loaded again (a reload): the rules run again.
