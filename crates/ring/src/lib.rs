@@ -14,6 +14,7 @@
 
 pub mod config;
 pub mod diff;
+pub mod gorand;
 pub mod hash;
 pub mod metrics;
 pub mod reload;
