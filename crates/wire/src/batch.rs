@@ -86,9 +86,9 @@ pub enum FieldPiece<'a> {
 
 /// Pushes a span pair for each `Label` field of `fields`, written at offset `at`;
 /// false when they do not parse.
-fn push_label_fields(fields: &[u8], at: usize, out: &mut Vec<LabelRef>) -> bool {
+fn push_label_fields(fields: &[u8], at: u32, out: &mut Vec<LabelRef>) -> bool {
     let shift = |s: Span| Span {
-        start: s.start + at as u32,
+        start: s.start + at,
         len: s.len,
     };
     let mut r = pb::Reader::new(fields, 0..fields.len());
@@ -160,14 +160,6 @@ impl EncodedLabels {
     /// The labels as encoded fields.
     pub fn fields(&self) -> &[u8] {
         &self.fields
-    }
-
-    /// The labels, as `(name, value)` byte pairs.
-    pub fn pairs(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> {
-        self.spans.iter().map(|l| {
-            let at = |s: Span| &self.fields[s.start as usize..(s.start + s.len) as usize];
-            (at(l.name), at(l.value))
-        })
     }
 }
 
@@ -317,27 +309,13 @@ impl WriteBatch {
             .iter()
             .position(|l| self.bytes(l.name) == name);
         let value_span = match value {
-            Some(v) => {
-                let start = (self.body.len() + self.scratch.len()) as u32;
-                self.scratch.extend_from_slice(v);
-                Some(Span {
-                    start,
-                    len: v.len() as u32,
-                })
-            }
+            Some(v) => Some(self.push_scratch(v)),
             None if found.is_none() => return false,
             None => None,
         };
         let name_span = match found {
             Some(k) => self.labels[range.start + k].name,
-            None => {
-                let start = (self.body.len() + self.scratch.len()) as u32;
-                self.scratch.extend_from_slice(name);
-                Span {
-                    start,
-                    len: name.len() as u32,
-                }
-            }
+            None => self.push_scratch(name),
         };
         let new_start = self.labels.len();
         for k in range.clone() {
@@ -407,7 +385,7 @@ impl WriteBatch {
         }
         self.reserve_rewrite(i, 2 * s.encoded.len as usize);
         let (scratch_len, labels_len) = (self.scratch.len(), self.labels.len());
-        let base = (self.body.len() + scratch_len) as u32;
+        let base = self.end();
         let own = s.label_range();
         let ok = pieces.into_iter().all(|piece| match piece {
             FieldPiece::Own { labels, bytes } => {
@@ -426,8 +404,7 @@ impl WriteBatch {
                 fits
             }
             FieldPiece::New(fields) => {
-                let at = self.body.len() + self.scratch.len();
-                self.scratch.extend_from_slice(fields);
+                let at = self.push_scratch(fields).start;
                 push_label_fields(fields, at, &mut self.labels)
             }
         });
@@ -436,19 +413,7 @@ impl WriteBatch {
             self.labels.truncate(labels_len);
             return false;
         }
-        let label_bytes = (self.body.len() + self.scratch.len()) as u32 - base;
-        self.copy_other_fields(s);
-        self.series[i] = Series {
-            labels: labels_len as u32,
-            nlabels: (self.labels.len() - labels_len) as u32,
-            label_bytes,
-            encoded: Span {
-                start: base,
-                len: (self.body.len() + self.scratch.len()) as u32 - base,
-            },
-            counts: s.counts,
-            hash_memo: None,
-        };
+        self.seal_rewrite(i, s, base, labels_len);
         true
     }
 
@@ -456,8 +421,7 @@ impl WriteBatch {
     fn replace_encoded(&mut self, i: usize, fields: &[u8], spans: &[LabelRef]) {
         let s = self.series[i];
         self.reserve_rewrite(i, fields.len() + s.encoded.len as usize);
-        let base = (self.body.len() + self.scratch.len()) as u32;
-        self.scratch.extend_from_slice(fields);
+        let base = self.push_scratch(fields).start;
         let new_start = self.labels.len();
         let shift = |s: Span| Span {
             start: base + s.start,
@@ -467,18 +431,41 @@ impl WriteBatch {
             name: shift(l.name),
             value: shift(l.value),
         }));
-        self.copy_other_fields(s);
+        self.seal_rewrite(i, s, base, new_start);
+    }
+
+    /// Completes the rewrite of series `i` (was `old`) whose label fields were written
+    /// to scratch from offset `base` and whose labels are those from `labels_start` on:
+    /// the old encoding's other fields follow, and the series points at the new ones.
+    fn seal_rewrite(&mut self, i: usize, old: Series, base: u32, labels_start: usize) {
+        let label_bytes = self.end() - base;
+        self.copy_other_fields(old);
         self.series[i] = Series {
-            labels: new_start as u32,
-            nlabels: spans.len() as u32,
-            label_bytes: fields.len() as u32,
+            labels: labels_start as u32,
+            nlabels: (self.labels.len() - labels_start) as u32,
+            label_bytes,
             encoded: Span {
                 start: base,
-                len: (self.body.len() + self.scratch.len()) as u32 - base,
+                len: self.end() - base,
             },
-            counts: s.counts,
+            counts: old.counts,
             hash_memo: None,
         };
+    }
+
+    /// The offset the next scratch byte will have, as a span start.
+    pub(crate) fn end(&self) -> u32 {
+        (self.body.len() + self.scratch.len()) as u32
+    }
+
+    /// Appends `bytes` to scratch; their span.
+    fn push_scratch(&mut self, bytes: &[u8]) -> Span {
+        let start = self.end();
+        self.scratch.extend_from_slice(bytes);
+        Span {
+            start,
+            len: bytes.len() as u32,
+        }
     }
 
     /// Appends to scratch every field of the encoded series `old` but its labels.
@@ -535,24 +522,11 @@ impl WriteBatch {
     }
 
     /// Completes a re-encoding of series `i` (was `s`): `out` holds its new label
-    /// fields; the old encoding's other fields follow, and the series points at its
-    /// labels from `new_start` on.
+    /// fields, and its labels are those from `new_start` on.
     fn finish_reencode(&mut self, i: usize, s: Series, new_start: usize, out: Vec<u8>) {
         self.reserve_rewrite(i, out.len() + s.encoded.len as usize);
-        let start = self.body.len() + self.scratch.len();
-        self.scratch.extend_from_slice(&out);
-        self.copy_other_fields(s);
-        self.series[i] = Series {
-            label_bytes: out.len() as u32,
-            labels: new_start as u32,
-            nlabels: (self.labels.len() - new_start) as u32,
-            encoded: Span {
-                start: start as u32,
-                len: (self.body.len() + self.scratch.len() - start) as u32,
-            },
-            counts: s.counts,
-            hash_memo: None,
-        };
+        let base = self.push_scratch(&out).start;
+        self.seal_rewrite(i, s, base, new_start);
     }
 
     pub(crate) fn bytes(&self, span: Span) -> &[u8] {
@@ -640,14 +614,6 @@ impl<'a> SeriesRef<'a> {
             out.push(f.range());
         }
         (out.len() == self.series.nlabels as usize).then_some(out)
-    }
-
-    /// Appends the series' labels to `out` as v1 `Label` fields, in wire order (what
-    /// [`label_fields`](Self::label_fields) returns when they sit together).
-    pub fn encode_label_fields(&self, out: &mut Vec<u8>) {
-        for (n, v) in self.labels() {
-            pb::put_label(out, 1, n, v);
-        }
     }
 
     /// The hash a caller attached with [`WriteBatch::set_hash_memo`] since the labels

@@ -186,7 +186,7 @@ impl<'l> Builder<'l> {
 
     /// The offset the next scratch byte will have, as a span start.
     pub(crate) fn scratch_pos(&self) -> u32 {
-        (self.batch.body.len() + self.batch.scratch.len()) as u32
+        self.batch.end()
     }
 
     pub(crate) fn finish(self) -> WriteBatch {
