@@ -331,7 +331,7 @@ impl Default for Config {
             overload: Overload::default(),
             forward: Forward::default(),
             relabel_configs: Vec::new(),
-            relabel_cache_bytes: 64 << 20,
+            relabel_cache_bytes: crate::relabel::cache::DEFAULT_BYTES,
         }
     }
 }

@@ -120,6 +120,21 @@ impl App {
         })
     }
 
+    /// Charges to `held` what the batch's index and scratch space hold beyond the
+    /// `charged` bytes already charged for them, and counts it in `charged`.
+    fn charge_index_growth<'a>(
+        &'a self,
+        held: &mut SemaphorePermit<'a>,
+        batch: &WriteBatch,
+        charged: &mut usize,
+    ) -> Result<(), IngestError> {
+        if let Some(more) = batch.index_bytes().checked_sub(*charged).filter(|&n| n > 0) {
+            held.merge(self.reserve_bytes(more)?);
+            *charged += more;
+        }
+        Ok(())
+    }
+
     /// The time rules a body is read (or drained) under.
     fn pace(&self) -> BodyPace {
         pace(&self.runtime.load().limits)
@@ -288,11 +303,9 @@ impl App {
         let mut batch = self
             .buffers
             .decode(protocol, decompressed, &a.limits, now_ms)?;
+        // The index was charged as the decoded size; charge what it grew beyond.
         let mut index_charged = decoded;
-        if let Some(more) = batch.index_bytes().checked_sub(decoded).filter(|&n| n > 0) {
-            held.merge(self.reserve_bytes(more)?);
-            index_charged += more;
-        }
+        self.charge_index_growth(&mut held, &batch, &mut index_charged)?;
         let request_label = self.tenant_label(&a.tenancy, &a.identity.tenant);
         self.count_received(&batch, &request_label);
 
@@ -314,13 +327,7 @@ impl App {
         )?;
         // Relabeling and the tenant-label policy re-encode series into the batch's
         // scratch space: charge what it grew by, as for decoding.
-        if let Some(more) = batch
-            .index_bytes()
-            .checked_sub(index_charged)
-            .filter(|&n| n > 0)
-        {
-            held.merge(self.reserve_bytes(more)?);
-        }
+        self.charge_index_growth(&mut held, &batch, &mut index_charged)?;
         events::RelabelCacheUsed(routed.relabel_cache).emit();
         if routed.overwritten > 0 {
             events::TenantLabelOverwritten {

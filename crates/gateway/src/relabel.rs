@@ -297,6 +297,14 @@ impl Labels {
         &self.0
     }
 
+    /// The pairs as `&str`, sorted by name (what validation and encoding take).
+    pub fn as_strs(&self) -> Vec<(&str, &str)> {
+        self.0
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect()
+    }
+
     /// True without labels.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

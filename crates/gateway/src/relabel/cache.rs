@@ -21,9 +21,8 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::OnceLock;
-
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use rwgate_wire::{FieldPiece, Reason};
 
@@ -163,8 +162,7 @@ impl Script {
                     FieldPiece::New(fields)
                 }
             };
-            let after = r;
-            rest = after;
+            rest = r;
             Some(piece)
         })
     }

@@ -210,38 +210,42 @@ fn relabel(
     // a tight loop whose memory reads overlap, then used.
     const CHUNK: usize = 32;
     let mut spare = Vec::new();
-    let mut keys: Vec<Option<cache::Key>> = Vec::with_capacity(CHUNK);
+    let mut slots: Vec<Slot> = Vec::with_capacity(CHUNK);
     let budget = state.relabel_cache_bytes();
     cache::with(budget, |cache| {
         for chunk in (0..batch.len()).step_by(CHUNK) {
             let end = (chunk + CHUNK).min(batch.len());
-            keys.clear();
+            slots.clear();
             let mut found = 0u32;
             for i in chunk..end {
                 let t = tenants.of[i] as usize;
-                let key = if budget == 0 || rules[t].is_empty() || tenants.refused[i].is_some() {
-                    None
+                let slot = if rules[t].is_empty() || tenants.refused[i].is_some() {
+                    Slot::Skip
                 } else {
-                    batch.series(i).label_fields().map(|f| scopes[t].key(f))
+                    match batch.series(i).label_fields().filter(|_| budget > 0) {
+                        Some(fields) => Slot::Cached(scopes[t].key(fields)),
+                        None => Slot::Uncached,
+                    }
                 };
-                found += u32::from(key.as_ref().is_some_and(|k| cache.probe(k)));
-                keys.push(key);
+                if let Slot::Cached(key) = &slot {
+                    found += u32::from(cache.probe(key));
+                }
+                slots.push(slot);
             }
             // The probes only warm the CPU cache: keep the optimiser from dropping them.
             std::hint::black_box(found);
             for i in chunk..end {
                 let t = tenants.of[i] as usize;
-                if rules[t].is_empty() || tenants.refused[i].is_some() {
-                    continue;
-                }
                 let (refused, drop) = (&mut tenants.refused[i], &mut dropped[i]);
                 let series = batch.series(i);
-                let Some(key) = keys[i - chunk] else {
-                    // No cache, or labels not together (only a client writes that): the
-                    // rules run, nothing is remembered.
-                    let d = decide(rules[t], &limits[t], series);
-                    carry_out(d, i, batch, refused, drop);
-                    continue;
+                let key = match slots[i - chunk] {
+                    Slot::Skip => continue,
+                    Slot::Uncached => {
+                        let d = decide(rules[t], &limits[t], series);
+                        carry_out(d, i, batch, refused, drop);
+                        continue;
+                    }
+                    Slot::Cached(key) => key,
                 };
                 let tenant = tenants.names[t].as_bytes();
                 let applied = if let Some(v) = cache.get(&key) {
@@ -270,13 +274,24 @@ fn relabel(
     (dropped, stats)
 }
 
+/// What relabeling does with one series of a chunk.
+enum Slot {
+    /// Its tenant has no rules, or its tenant label already refused it.
+    Skip,
+    /// The rules run and nothing is remembered: no cache memory, or its labels are not
+    /// together (only a client writes that).
+    Uncached,
+    /// Looked up (and remembered) under this key.
+    Cached(cache::Key),
+}
+
 /// What the rules made of one series.
 enum Decision {
     Unchanged,
     Dropped,
     Invalid(rwgate_wire::Reason),
-    /// The new labels, sorted by name.
-    Rewritten(Vec<(String, String)>),
+    /// The new labels.
+    Rewritten(Labels),
 }
 
 /// A decision as the cache keeps it.
@@ -286,12 +301,8 @@ fn remembered_verdict(d: Decision, series: SeriesRef<'_>) -> Verdict {
         Decision::Dropped => Verdict::Dropped,
         Decision::Invalid(r) => Verdict::Invalid(r),
         Decision::Rewritten(labels) => {
-            let pairs: Vec<(&str, &str)> = labels
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_str()))
-                .collect();
             let ranges = series.label_field_ranges().unwrap_or_default();
-            let script = Script::of(series.labels(), &ranges, &pairs);
+            let script = Script::of(series.labels(), &ranges, &labels.as_strs());
             // The hash is filled in once the labels are written.
             Verdict::Rewritten { script, hash: 0 }
         }
@@ -310,13 +321,7 @@ fn carry_out(
         Decision::Unchanged => {}
         Decision::Dropped => *drop = true,
         Decision::Invalid(reason) => *refused = Some(invalid(reason)),
-        Decision::Rewritten(labels) => {
-            let pairs: Vec<(&str, &str)> = labels
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_str()))
-                .collect();
-            batch.replace_labels(i, &pairs);
-        }
+        Decision::Rewritten(labels) => batch.replace_labels(i, &labels.as_strs()),
     }
 }
 
@@ -369,14 +374,9 @@ fn decide(rules: &RuleSet, limits: &rwgate_wire::Limits, series: SeriesRef<'_>) 
     if !labels.changed() {
         return Decision::Unchanged;
     }
-    let pairs: Vec<(&str, &str)> = labels
-        .pairs()
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    match rwgate_wire::validate_label_set(&pairs, limits) {
+    match rwgate_wire::validate_label_set(&labels.as_strs(), limits) {
         Err(reason) => Decision::Invalid(reason),
-        Ok(()) => Decision::Rewritten(labels.pairs().to_vec()),
+        Ok(()) => Decision::Rewritten(labels),
     }
 }
 
