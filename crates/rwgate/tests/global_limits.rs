@@ -4,6 +4,7 @@
 //! of its limit; the replica count is exported.
 #![allow(clippy::unwrap_used)]
 
+mod common;
 mod e2e;
 
 use std::time::{Duration, Instant};
@@ -47,32 +48,7 @@ async fn two_replicas_share_a_tenants_rate() {
     // 100-sample requests, alternating between the two replicas, for 5 s.
     let body = {
         use prost::Message;
-        use rwgate_proto::prometheus as v1;
-        let req = v1::WriteRequest {
-            timeseries: (0..100)
-                .map(|i| v1::TimeSeries {
-                    labels: vec![
-                        v1::Label {
-                            name: "__name__".into(),
-                            value: "m".into(),
-                        },
-                        v1::Label {
-                            name: "i".into(),
-                            value: i.to_string(),
-                        },
-                    ],
-                    samples: vec![v1::Sample {
-                        value: 1.0,
-                        timestamp: 1_700_000_000_000,
-                    }],
-                    ..Default::default()
-                })
-                .collect(),
-            metadata: vec![],
-        };
-        snap::raw::Encoder::new()
-            .compress_vec(&req.encode_to_vec())
-            .unwrap()
+        common::snappy(&common::request(100, 1).encode_to_vec())
     };
     let client = reqwest::Client::new();
     let urls: Vec<String> = gws.iter().map(Gateway::url).collect();
