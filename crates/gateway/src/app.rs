@@ -24,6 +24,8 @@ pub struct Runtime {
     pub tenancy: Arc<TenancyState>,
     /// Request limits.
     pub limits: LimitsConfig,
+    /// OTLP translation settings.
+    pub otlp: crate::otlp::OtlpConfig,
 }
 
 impl Runtime {
@@ -32,6 +34,7 @@ impl Runtime {
         Ok(Runtime {
             tenancy: Arc::new(cfg.tenancy_state()?),
             limits: cfg.limits.clone(),
+            otlp: cfg.otlp.clone(),
         })
     }
 }

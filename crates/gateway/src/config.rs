@@ -64,6 +64,9 @@ pub struct Config {
     /// (about 110 bytes per distinct relabeled series; 0 turns the cache off).
     /// Reloaded with the config.
     pub relabel_cache_bytes: usize,
+    /// OTLP ingest: name translation and promoted resource attributes. Reloaded with
+    /// the config.
+    pub otlp: crate::otlp::OtlpConfig,
 }
 
 /// Log output format.
@@ -332,6 +335,7 @@ impl Default for Config {
             forward: Forward::default(),
             relabel_configs: Vec::new(),
             relabel_cache_bytes: crate::relabel::cache::DEFAULT_BYTES,
+            otlp: crate::otlp::OtlpConfig::default(),
         }
     }
 }

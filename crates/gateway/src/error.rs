@@ -11,7 +11,33 @@ use axum::response::{IntoResponse, Response};
 use rwgate_wire::{Counts, Protocol, WireError};
 
 use crate::admission::BodyError;
+use crate::otlp::{self, OtlpError};
 use crate::tenancy::TenancyError;
+
+/// What a request carries, from its route and headers: it decides how the body is
+/// decoded and how the reply is shaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus remote write, snappy-compressed.
+    RemoteWrite(Protocol),
+    /// OTLP/HTTP metrics.
+    Otlp {
+        /// Protobuf or JSON; the answer uses the same.
+        encoding: otlp::Encoding,
+        /// `Content-Encoding: gzip`.
+        gzip: bool,
+    },
+}
+
+impl Format {
+    /// Short name for logs and metric labels: `v1`, `v2` or `otlp`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::RemoteWrite(p) => p.as_str(),
+            Format::Otlp { .. } => "otlp",
+        }
+    }
+}
 
 /// Why a request was not (fully) written.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +48,9 @@ pub enum IngestError {
     /// Tenant resolution or isolation refused the request.
     #[error(transparent)]
     Tenancy(#[from] TenancyError),
+    /// An OTLP request was refused as a whole before translation.
+    #[error("{id}: {0}", id = .0.kind())]
+    Otlp(#[from] OtlpError),
     /// A tenant is over its ingestion rate.
     #[error("rate limited: tenant {tenant} is over its ingestion rate; retry in {retry_after}s")]
     RateLimited {
@@ -94,6 +123,7 @@ impl IngestError {
             IngestError::Wire(e) => {
                 StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
             }
+            IngestError::Otlp(e) => e.status(),
             IngestError::Tenancy(TenancyError::Invalid(_) | TenancyError::LabelMismatch(_))
             | IngestError::Invalid { .. }
             | IngestError::Body(BodyError::Read(_)) => StatusCode::BAD_REQUEST,
@@ -132,6 +162,7 @@ impl IngestError {
     pub fn kind(&self) -> &'static str {
         match self {
             IngestError::Wire(e) => e.reason().id(),
+            IngestError::Otlp(e) => e.kind(),
             IngestError::Tenancy(TenancyError::Invalid(_)) => "invalid_tenant",
             IngestError::Tenancy(TenancyError::Unauthorized(_)) => "unauthorized",
             IngestError::Tenancy(TenancyError::Forbidden(_)) => "forbidden",
@@ -157,27 +188,60 @@ impl IngestError {
 /// (v2 senders get the exact `X-Prometheus-Remote-Write-*-Written` headers either way).
 #[derive(Debug)]
 pub struct Reply {
-    /// Protocol of the request, when known.
-    pub protocol: Option<Protocol>,
+    /// What the request carried, when known.
+    pub format: Option<Format>,
     /// What reached a write quorum.
     pub written: Counts,
     /// `None` for success.
     pub error: Option<IngestError>,
+    /// OTLP data points refused by the translation (not counted in `error`).
+    pub refused_points: u64,
+    /// The first of those refusals, for the answer's `partial_success`.
+    pub refusal: Option<String>,
 }
 
 impl Reply {
-    /// The status this reply answers with.
+    /// The status this reply answers with. OTLP answers a request with refused points
+    /// 200 and a `partial_success`, as the OTLP/HTTP specification asks.
     pub fn status(&self) -> StatusCode {
-        match (&self.error, self.protocol) {
+        match (&self.error, self.format) {
+            (Some(IngestError::Invalid { .. }), Some(Format::Otlp { .. })) => StatusCode::OK,
             (Some(e), _) => e.status(),
-            (None, Some(Protocol::V2)) => StatusCode::NO_CONTENT,
+            (None, Some(Format::RemoteWrite(Protocol::V2))) => StatusCode::NO_CONTENT,
             (None, _) => StatusCode::OK,
         }
+    }
+
+    /// The OTLP answer: refused points (translation refusals plus series refused by
+    /// validation) in `partial_success`, or the error's `google.rpc.Status`.
+    fn otlp_response(self, encoding: otlp::Encoding) -> Response {
+        let status = self.status();
+        let (rejected, message) = match &self.error {
+            Some(IngestError::Invalid { rejected, .. }) => (
+                self.refused_points + rejected,
+                self.refusal
+                    .clone()
+                    .into_iter()
+                    .chain(self.error.as_ref().map(ToString::to_string))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            Some(e) => (0, e.to_string()),
+            None => (
+                self.refused_points,
+                self.refusal.clone().unwrap_or_default(),
+            ),
+        };
+        let retry_after = self.error.as_ref().and_then(IngestError::retry_after);
+        otlp::respond(encoding, status, rejected, &message, retry_after)
     }
 }
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
+        if let Some(Format::Otlp { encoding, .. }) = self.format {
+            return self.otlp_response(encoding);
+        }
         let status = self.status();
         let mut resp = match &self.error {
             None => status.into_response(),
@@ -190,7 +254,7 @@ impl IntoResponse for Reply {
                 r
             }
         };
-        if self.protocol == Some(Protocol::V2) {
+        if self.format == Some(Format::RemoteWrite(Protocol::V2)) {
             let h = resp.headers_mut();
             h.insert(
                 "x-prometheus-remote-write-samples-written",
@@ -240,7 +304,9 @@ mod tests {
     #[test]
     fn v2_replies_carry_written_headers_on_failure_too() {
         let reply = Reply {
-            protocol: Some(Protocol::V2),
+            format: Some(Format::RemoteWrite(Protocol::V2)),
+            refused_points: 0,
+            refusal: None,
             written: Counts {
                 samples: 3,
                 histograms: 1,

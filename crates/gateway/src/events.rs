@@ -256,6 +256,29 @@ impl SamplesDiscarded<'_> {
     }
 }
 
+/// What the translation of one OTLP request made of its data points.
+pub struct OtlpPoints {
+    /// Points translated to samples or histograms (stale markers included).
+    pub translated: u64,
+    /// Points refused (also counted in the discarded samples by reason).
+    pub refused: u64,
+    /// Points sent as stale markers: the no-recorded-value flag.
+    pub stale: u64,
+}
+
+impl OtlpPoints {
+    /// Counts them.
+    pub fn emit(self) {
+        for (outcome, n) in [
+            ("translated", self.translated - self.stale),
+            ("stale_marker", self.stale),
+            ("refused", self.refused),
+        ] {
+            metrics::counter!(m::OTLP_DATA_POINTS, "outcome" => outcome).increment(n);
+        }
+    }
+}
+
 /// Series whose tenant label was overwritten with the request's tenant.
 pub struct TenantLabelOverwritten<'a> {
     /// The tenant metric label.

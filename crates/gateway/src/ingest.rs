@@ -1,6 +1,6 @@
 //! The per-request pipeline: admission caps → tenant → body within limits → decode and
-//! validate → tenant-label policy and rules → rate limits → replicate per tenant → one
-//! status.
+//! validate (OTLP: translate, then decode the translation) → tenant-label policy and
+//! rules → rate limits → replicate per tenant → one status.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -15,15 +15,32 @@ use tracing::Instrument;
 
 use crate::admission::{self, BodyError, BodyPace};
 use crate::app::{App, Runtime};
-use crate::error::{IngestError, Reply};
+use crate::error::{Format, IngestError, Reply};
 use crate::events;
+use crate::otlp;
 use crate::replicate::{Replicated, replicate};
 use crate::tenancy::ratelimit::Demand;
 use crate::tenancy::{Identity, TenancyError, TenancyState, escape, rules};
 use crate::tls::PeerIdentity;
 
+/// Which kind of endpoint a request came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    RemoteWrite,
+    Otlp,
+}
+
 /// `POST /api/v1/receive`.
 pub async fn ingest(State(app): State<Arc<App>>, req: Request) -> Response {
+    serve(app, req, Route::RemoteWrite).await
+}
+
+/// `POST /api/v1/otlp/v1/metrics`, `/otlp/v1/metrics`, `/v1/metrics`.
+pub async fn otlp_metrics(State(app): State<Arc<App>>, req: Request) -> Response {
+    serve(app, req, Route::Otlp).await
+}
+
+async fn serve(app: Arc<App>, req: Request, route: Route) -> Response {
     let started = Instant::now();
     let peer = req
         .extensions()
@@ -39,7 +56,7 @@ pub async fn ingest(State(app): State<Arc<App>>, req: Request) -> Response {
         tenant = tracing::field::Empty,
     );
     let (reply, drain) = app
-        .handle(&parts.headers, &mut body, peer.as_ref())
+        .handle(route, &parts.headers, &mut body, peer.as_ref())
         .instrument(span)
         .await;
     // A client waiting for `100 Continue` has sent no body: reading it now would ask
@@ -50,7 +67,7 @@ pub async fn ingest(State(app): State<Arc<App>>, req: Request) -> Response {
         admission::drain(&mut body, max, app.pace()).await;
     }
     let status = reply.status();
-    let protocol = reply.protocol.map_or("unknown", Protocol::as_str);
+    let protocol = reply.format.map_or("unknown", Format::as_str);
     events::RequestAnswered {
         status: status.as_u16(),
         protocol,
@@ -144,6 +161,7 @@ impl App {
     /// in full also says how much of the rest to drain.
     async fn handle(
         &self,
+        route: Route,
         headers: &HeaderMap,
         body: &mut Body,
         peer: Option<&PeerIdentity>,
@@ -151,16 +169,29 @@ impl App {
         // One snapshot of what a reload may change, for the whole request.
         let rt = self.runtime.load_full();
         let max_body = rt.limits.max_body_bytes;
-        let refuse = |protocol, e: IngestError, drain| {
+        let refuse = |format, e: IngestError, drain| {
             events::RequestRefused(&e).emit();
-            (reply(protocol, Counts::default(), Some(e)), drain)
+            (reply(format, Counts::default(), Some(e)), drain)
         };
-        let protocol = match rwgate_wire::negotiate(
-            header(headers, header::CONTENT_TYPE),
-            header(headers, header::CONTENT_ENCODING),
-        ) {
+        let content_type = header(headers, header::CONTENT_TYPE);
+        let content_encoding = header(headers, header::CONTENT_ENCODING);
+        let negotiated = match route {
+            Route::RemoteWrite => rwgate_wire::negotiate(content_type, content_encoding)
+                .map(Format::RemoteWrite)
+                .map_err(|e| (None, e.into())),
+            Route::Otlp => otlp::negotiate(content_type, content_encoding)
+                .map(|(encoding, gzip)| Format::Otlp { encoding, gzip })
+                .map_err(|e| {
+                    let answer_as = Format::Otlp {
+                        encoding: otlp::Encoding::Protobuf,
+                        gzip: false,
+                    };
+                    (Some(answer_as), e.into())
+                }),
+        };
+        let protocol = match negotiated {
             Ok(p) => p,
-            Err(e) => return refuse(None, e.into(), Some(max_body)),
+            Err((format, e)) => return refuse(format, e, Some(max_body)),
         };
         tracing::Span::current().record("protocol", protocol.as_str());
         if self.ready.is_shutting_down() {
@@ -227,7 +258,10 @@ impl App {
             );
         };
         self.update_inflight_gauges();
-        let result = self.handle_admitted(protocol, compressed, admitted).await;
+        let mut translation = Translation::default();
+        let result = self
+            .handle_admitted(protocol, compressed, admitted, &mut translation)
+            .await;
         let (written, error) = match result {
             Ok(done) => done,
             Err(e) => (Counts::default(), Some(e)),
@@ -237,7 +271,10 @@ impl App {
         }
         drop(_request_permit);
         self.update_inflight_gauges();
-        (reply(Some(protocol), written, error), None)
+        let mut r = reply(Some(protocol), written, error);
+        r.refused_points = translation.refused_points;
+        r.refusal = translation.refusal;
+        (r, None)
     }
 
     /// Everything decided from the headers: rings, tenant, limits.
@@ -283,30 +320,45 @@ impl App {
 
     async fn handle_admitted(
         &self,
-        protocol: Protocol,
+        format: Format,
         compressed: Vec<u8>,
         a: Admitted,
+        translation: &mut Translation,
     ) -> Result<(Counts, Option<IngestError>), IngestError> {
-        // Held until the forwards end: the decoded body, its index (estimated at the
-        // decoded size, corrected after decoding), and the bodies re-encoded for the
-        // receivers, about the compressed size once per replica.
-        let decoded = rwgate_wire::decoded_len(&compressed, &a.limits)?;
-        let encoded = compressed.len() * self.cfg.replication_factor;
-        let mut held = self.reserve_bytes(2 * decoded + encoded)?;
-        self.update_inflight_gauges();
-
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        let decompressed = self.buffers.decompress(&compressed, &a.limits)?;
-        drop(compressed);
-        let mut batch = self
-            .buffers
-            .decode(protocol, decompressed, &a.limits, now_ms)?;
-        // The index was charged as the decoded size; charge what it grew beyond.
-        let mut index_charged = decoded;
-        self.charge_index_growth(&mut held, &batch, &mut index_charged)?;
         let request_label = self.tenant_label(&a.tenancy, &a.identity.tenant);
+        let (mut batch, mut held, mut index_charged) = match format {
+            Format::RemoteWrite(protocol) => {
+                // Held until the forwards end: the decoded body, its index (estimated
+                // at the decoded size, corrected after decoding), and the bodies
+                // re-encoded for the receivers, about the compressed size once per
+                // replica.
+                let decoded = rwgate_wire::decoded_len(&compressed, &a.limits)?;
+                let encoded = compressed.len() * self.cfg.replication_factor;
+                let mut held = self.reserve_bytes(2 * decoded + encoded)?;
+                self.update_inflight_gauges();
+                let decompressed = self.buffers.decompress(&compressed, &a.limits)?;
+                drop(compressed);
+                let batch = self
+                    .buffers
+                    .decode(protocol, decompressed, &a.limits, now_ms)?;
+                // The index was charged as the decoded size; charge what it grew beyond.
+                let mut index_charged = decoded;
+                self.charge_index_growth(&mut held, &batch, &mut index_charged)?;
+                (batch, held, index_charged)
+            }
+            Format::Otlp { encoding, gzip } => self.translate_otlp(
+                encoding,
+                gzip,
+                compressed,
+                &a,
+                &request_label,
+                now_ms,
+                translation,
+            )?,
+        };
         self.count_received(&batch, &request_label);
 
         let routed = rules::route(
@@ -379,6 +431,69 @@ impl App {
         }
         self.buffers.recycle_batch(batch);
         Ok((done.written, self.outcome(done, invalid)))
+    }
+
+    /// The OTLP body stage: un-gzip within `max_decoded_body_bytes`, parse, translate
+    /// (refused points counted per reason and kept in `translation`), then decode the
+    /// translation as a remote-write 1.0 body, so every check after it is the same.
+    /// Returns the batch, the bytes held for it and how many of them cover its index.
+    #[allow(clippy::too_many_arguments)]
+    fn translate_otlp(
+        &self,
+        encoding: otlp::Encoding,
+        gzip: bool,
+        body: Vec<u8>,
+        a: &Admitted,
+        request_label: &str,
+        now_ms: i64,
+        translation: &mut Translation,
+    ) -> Result<(WriteBatch, SemaphorePermit<'_>, usize), IngestError> {
+        let limit = a.limits.max_decoded_bytes;
+        let body = if gzip {
+            otlp::gunzip(&body, limit)?
+        } else if body.len() > limit {
+            return Err(otlp::OtlpError::DecodedTooLarge { limit }.into());
+        } else {
+            body
+        };
+        // Held until the forwards end: the parsed request (about three times the body),
+        // the translation and its index, and the bodies re-encoded for the receivers.
+        let mut held = self.reserve_bytes(body.len() * (4 + self.cfg.replication_factor))?;
+        self.update_inflight_gauges();
+        let request = otlp::parse(encoding, &body)?;
+        drop(body);
+        let settings = self
+            .runtime
+            .load()
+            .otlp
+            .settings(&a.tenancy.settings().tenant_label);
+        let translated = otlp::translate(&request, &settings, limit)
+            .map_err(|e| otlp::OtlpError::TranslatedTooLarge { limit: e.limit })?;
+        drop(request);
+        for (why, &points) in &translated.refused {
+            self.stats.refused(request_label, why.id(), points);
+            events::SamplesDiscarded {
+                reason: why.id(),
+                tenant: request_label,
+                samples: points,
+            }
+            .emit();
+        }
+        events::OtlpPoints {
+            translated: translated.points - translated.refused_points(),
+            refused: translated.refused_points(),
+            stale: translated.stale,
+        }
+        .emit();
+        translation.refused_points = translated.refused_points();
+        translation.refusal = translated.first_refusal;
+        let size = translated.body.len();
+        let batch = self
+            .buffers
+            .decode(Protocol::V1, translated.body.into(), &a.limits, now_ms)?;
+        let mut charged = size;
+        self.charge_index_growth(&mut held, &batch, &mut charged)?;
+        Ok((batch, held, charged))
     }
 
     /// `tenant`'s rate and burst on this replica: the configured ones, divided by the
@@ -503,10 +618,19 @@ fn invalid_series(
 /// that is known to be too large.
 const DRAIN_MAX_BYTES: usize = 256 << 10;
 
-fn reply(protocol: Option<Protocol>, written: Counts, error: Option<IngestError>) -> Reply {
+/// What an OTLP request's translation refused, for its answer.
+#[derive(Debug, Default)]
+struct Translation {
+    refused_points: u64,
+    refusal: Option<String>,
+}
+
+fn reply(format: Option<Format>, written: Counts, error: Option<IngestError>) -> Reply {
     Reply {
-        protocol,
+        format,
         written,
         error,
+        refused_points: 0,
+        refusal: None,
     }
 }

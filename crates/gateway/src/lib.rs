@@ -24,6 +24,7 @@ pub mod events;
 pub mod forward;
 pub mod ingest;
 pub mod metrics;
+pub mod otlp;
 pub mod peers;
 pub mod relabel;
 pub mod replicate;

@@ -21,6 +21,9 @@ pub const RECEIVED_EXEMPLARS: &str = "rwgate_received_exemplars_total";
 pub const RECEIVED_METADATA: &str = "rwgate_received_metadata_total";
 /// Samples refused, by `reason` and `tenant`.
 pub const DISCARDED_SAMPLES: &str = "rwgate_discarded_samples_total";
+/// OTLP data points, by `outcome`: `translated`, `stale_marker` (the no-recorded-value
+/// flag) or `refused`.
+pub const OTLP_DATA_POINTS: &str = "rwgate_otlp_data_points_total";
 /// Series whose labels arrived unsorted and were sorted.
 pub const SORTED_SERIES: &str = "rwgate_sorted_series_total";
 /// Forward requests, by `endpoint` and `result`.
@@ -161,6 +164,10 @@ fn describe() {
         "Metadata entries received (not forwarded)."
     );
     describe_counter!(DISCARDED_SAMPLES, "Samples refused, by reason and tenant.");
+    describe_counter!(
+        OTLP_DATA_POINTS,
+        "OTLP data points, by outcome: translated, stale_marker or refused."
+    );
     describe_counter!(
         SORTED_SERIES,
         "Series whose labels arrived unsorted and were sorted."

@@ -26,7 +26,7 @@ use crate::config::Config;
 use crate::conn::{self, ConnSettings, OpenConnections};
 use crate::events;
 use crate::forward::Forwarder;
-use crate::ingest::ingest;
+use crate::ingest::{ingest, otlp_metrics};
 use crate::metrics as m;
 use crate::tenancy::RateLimiter;
 
@@ -170,11 +170,15 @@ impl Gateway {
         self.app.ready.clone()
     }
 
-    /// The ingest router: `/api/v1/receive`, `/api/v1/write`, and the probes.
+    /// The ingest router: `/api/v1/receive`, `/api/v1/write`, the OTLP metrics paths
+    /// (`/api/v1/otlp/v1/metrics`, `/otlp/v1/metrics`, `/v1/metrics`), and the probes.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/api/v1/receive", post(ingest))
             .route("/api/v1/write", post(ingest))
+            .route("/api/v1/otlp/v1/metrics", post(otlp_metrics))
+            .route("/otlp/v1/metrics", post(otlp_metrics))
+            .route("/v1/metrics", post(otlp_metrics))
             .route("/-/ready", get(ready))
             .route("/-/healthy", get(healthy))
             .with_state(self.app.clone())

@@ -8,7 +8,7 @@ mod common;
 
 use common::{Harness, request_of};
 use rwgate_gateway::Config;
-use rwgate_gateway::cli::{LookupArgs, RelabelArgs, RingOpts, relabel, ring_lookup};
+use rwgate_gateway::cli::{RelabelArgs, relabel};
 
 const RULES: &str = r#"
 relabel_configs:
@@ -28,33 +28,6 @@ fn with_rules(c: &mut Config) {
     let parsed = Config::from_yaml(RULES).unwrap();
     c.relabel_configs = parsed.relabel_configs;
     c.tenants = parsed.tenants;
-}
-
-/// The receivers (by index) `ring lookup` names for `labels` of `tenant`.
-fn lookup(h: &Harness, tenant: &str, labels: &[(&str, &str)]) -> Vec<usize> {
-    let selector = format!(
-        "{{{}}}",
-        labels
-            .iter()
-            .map(|(k, v)| format!("{k}=\"{v}\""))
-            .collect::<Vec<_>>()
-            .join(",")
-    );
-    let out = ring_lookup(&LookupArgs {
-        hashrings: h.hashrings.clone(),
-        tenant: tenant.into(),
-        series: selector,
-        wire_order: false,
-        ring: RingOpts {
-            replication_factor: 2,
-            algorithm: rwgate_ring::Algorithm::Hashmod,
-            sections_per_node: 1000,
-        },
-    })
-    .unwrap();
-    let mut idx: Vec<usize> = out.lines().map(|u| h.index_of_url(u)).collect();
-    idx.sort_unstable();
-    idx
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,7 +82,7 @@ async fn tenant_rules_change_what_reaches_the_receivers_and_where() {
             ("pod", tripled.as_str()),
             ("shard", shard.as_str()),
         ];
-        let want = lookup(&h, "tenant-a", &after);
+        let want = h.lookup("tenant-a", &after, 2);
         assert_eq!(
             h.holders("tenant-a", &after),
             want,
@@ -151,7 +124,7 @@ async fn tenant_rules_change_what_reaches_the_receivers_and_where() {
     let stripped = [("__name__", "up")];
     assert_eq!(
         h.holders("tenant-b", &stripped),
-        lookup(&h, "tenant-b", &stripped)
+        h.lookup("tenant-b", &stripped, 2)
     );
 
     let (_, metrics) = h.get(h.admin, "/metrics").await;

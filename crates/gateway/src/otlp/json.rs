@@ -1,0 +1,255 @@
+//! OTLP/JSON's value encodings, as the protobuf JSON mapping and the OTLP specification
+//! fix them: 64-bit integers as numbers or decimal strings, doubles as numbers or
+//! `"NaN"` / `"Infinity"` / `"-Infinity"`, trace and span ids as hex (not base64),
+//! other bytes as base64. `null` is the field's default.
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+
+use super::model::{
+    AnyValue, ArrayValue, Data, Exemplar, ExemplarValue, ExponentialHistogram, Gauge, Histogram,
+    KeyValue, KeyValueList, Metric, NumberDataPoint, NumberValue, Sum, Summary, Value,
+};
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Num<'a> {
+    U(u64),
+    I(i64),
+    F(f64),
+    S(&'a str),
+    Owned(String),
+}
+
+fn parse<T: std::str::FromStr, E: de::Error>(s: &str, what: &str) -> Result<T, E> {
+    s.trim()
+        .parse()
+        .map_err(|_| E::custom(format!("{what} expected, got a string that is not one")))
+}
+
+/// A `uint64` / `fixed64`.
+pub(super) fn u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    match Option::<Num<'_>>::deserialize(d)? {
+        None => Ok(0),
+        Some(Num::U(v)) => Ok(v),
+        Some(Num::I(_) | Num::F(_)) => Err(de::Error::custom("unsigned integer expected")),
+        Some(Num::S(s)) => parse(s, "unsigned integer"),
+        Some(Num::Owned(s)) => parse(&s, "unsigned integer"),
+    }
+}
+
+/// An `int64` / `sfixed64`.
+pub(super) fn i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    match Option::<Num<'_>>::deserialize(d)? {
+        None => Ok(0),
+        Some(Num::U(v)) => i64::try_from(v).map_err(|_| de::Error::custom("int64 out of range")),
+        Some(Num::I(v)) => Ok(v),
+        Some(Num::F(_)) => Err(de::Error::custom("integer expected")),
+        Some(Num::S(s)) => parse(s, "integer"),
+        Some(Num::Owned(s)) => parse(&s, "integer"),
+    }
+}
+
+fn float_str<E: de::Error>(s: &str) -> Result<f64, E> {
+    match s {
+        "NaN" => Ok(f64::NAN),
+        "Infinity" => Ok(f64::INFINITY),
+        "-Infinity" => Ok(f64::NEG_INFINITY),
+        s => parse(s, "number"),
+    }
+}
+
+fn float(n: Num<'_>) -> Result<f64, String> {
+    match n {
+        Num::U(v) => Ok(v as f64),
+        Num::I(v) => Ok(v as f64),
+        Num::F(v) => Ok(v),
+        Num::S(s) => float_str::<de::value::Error>(s).map_err(|e| e.to_string()),
+        Num::Owned(s) => float_str::<de::value::Error>(&s).map_err(|e| e.to_string()),
+    }
+}
+
+/// A `double`.
+pub(super) fn f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Option::<Num<'_>>::deserialize(d)?
+        .map_or(Ok(0.0), float)
+        .map_err(de::Error::custom)
+}
+
+/// An `int64` field of a oneof: absent stays absent.
+fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    i64(d).map(Some)
+}
+
+/// An `optional double`.
+pub(super) fn opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Option::<Num<'_>>::deserialize(d)?
+        .map(float)
+        .transpose()
+        .map_err(de::Error::custom)
+}
+
+/// A `repeated fixed64` / `repeated uint64`.
+pub(super) fn u64s<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+    #[derive(Deserialize)]
+    struct U(#[serde(deserialize_with = "u64")] u64);
+    let v = Option::<Vec<U>>::deserialize(d)?.unwrap_or_default();
+    Ok(v.into_iter().map(|U(x)| x).collect())
+}
+
+/// A `repeated double`.
+pub(super) fn f64s<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    #[derive(Deserialize)]
+    struct F(#[serde(deserialize_with = "f64")] f64);
+    let v = Option::<Vec<F>>::deserialize(d)?.unwrap_or_default();
+    Ok(v.into_iter().map(|F(x)| x).collect())
+}
+
+/// A trace or span id: hex, as the OTLP specification requires for OTLP/JSON.
+pub(super) fn hex<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    let Some(s) = Option::<std::borrow::Cow<'_, str>>::deserialize(d)? else {
+        return Ok(Vec::new());
+    };
+    let b = s.as_bytes();
+    if b.len() % 2 != 0 {
+        return Err(de::Error::custom(
+            "trace or span id: odd number of hex digits",
+        ));
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Ok(c - b'0'),
+        b'a'..=b'f' => Ok(c - b'a' + 10),
+        b'A'..=b'F' => Ok(c - b'A' + 10),
+        _ => Err(de::Error::custom("trace or span id: not hex")),
+    };
+    b.chunks_exact(2)
+        .map(|p| Ok(digit(p[0])? << 4 | digit(p[1])?))
+        .collect()
+}
+
+/// A `bytes` attribute value: base64, as the protobuf JSON mapping has it.
+fn opt_base64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+    let s = Option::<std::borrow::Cow<'_, str>>::deserialize(d)?.unwrap_or_default();
+    base64::engine::general_purpose::STANDARD
+        .decode(s.as_bytes())
+        .map(Some)
+        .map_err(|_| de::Error::custom("bytes value: not base64"))
+}
+
+// Messages with a oneof: every member is an optional key of its own, so a malformed
+// member is an error (serde's `flatten` into an `Option` would drop it silently).
+
+/// `Metric` in OTLP/JSON.
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct MetricJson {
+    name: String,
+    unit: String,
+    gauge: Option<Gauge>,
+    sum: Option<Sum>,
+    histogram: Option<Histogram>,
+    exponential_histogram: Option<ExponentialHistogram>,
+    summary: Option<Summary>,
+}
+
+impl From<MetricJson> for Metric {
+    fn from(m: MetricJson) -> Metric {
+        let data = (m.gauge.map(Data::Gauge))
+            .or(m.sum.map(Data::Sum))
+            .or(m.histogram.map(Data::Histogram))
+            .or(m.exponential_histogram.map(Data::ExponentialHistogram))
+            .or(m.summary.map(Data::Summary));
+        Metric {
+            name: m.name,
+            unit: m.unit,
+            data,
+        }
+    }
+}
+
+/// `NumberDataPoint` in OTLP/JSON.
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct NumberDataPointJson {
+    attributes: Vec<KeyValue>,
+    #[serde(deserialize_with = "u64")]
+    time_unix_nano: u64,
+    #[serde(deserialize_with = "opt_f64")]
+    as_double: Option<f64>,
+    #[serde(deserialize_with = "opt_i64")]
+    as_int: Option<i64>,
+    exemplars: Vec<Exemplar>,
+    flags: u32,
+}
+
+impl From<NumberDataPointJson> for NumberDataPoint {
+    fn from(p: NumberDataPointJson) -> NumberDataPoint {
+        NumberDataPoint {
+            attributes: p.attributes,
+            time_unix_nano: p.time_unix_nano,
+            value: (p.as_double.map(NumberValue::AsDouble)).or(p.as_int.map(NumberValue::AsInt)),
+            exemplars: p.exemplars,
+            flags: p.flags,
+        }
+    }
+}
+
+/// `Exemplar` in OTLP/JSON.
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct ExemplarJson {
+    filtered_attributes: Vec<KeyValue>,
+    #[serde(deserialize_with = "u64")]
+    time_unix_nano: u64,
+    #[serde(deserialize_with = "opt_f64")]
+    as_double: Option<f64>,
+    #[serde(deserialize_with = "opt_i64")]
+    as_int: Option<i64>,
+    #[serde(deserialize_with = "hex")]
+    span_id: Vec<u8>,
+    #[serde(deserialize_with = "hex")]
+    trace_id: Vec<u8>,
+}
+
+impl From<ExemplarJson> for Exemplar {
+    fn from(e: ExemplarJson) -> Exemplar {
+        Exemplar {
+            filtered_attributes: e.filtered_attributes,
+            time_unix_nano: e.time_unix_nano,
+            value: (e.as_double.map(ExemplarValue::AsDouble))
+                .or(e.as_int.map(ExemplarValue::AsInt)),
+            span_id: e.span_id,
+            trace_id: e.trace_id,
+        }
+    }
+}
+
+/// `AnyValue` in OTLP/JSON.
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct AnyValueJson {
+    string_value: Option<String>,
+    bool_value: Option<bool>,
+    #[serde(deserialize_with = "opt_i64")]
+    int_value: Option<i64>,
+    #[serde(deserialize_with = "opt_f64")]
+    double_value: Option<f64>,
+    array_value: Option<ArrayValue>,
+    kvlist_value: Option<KeyValueList>,
+    #[serde(deserialize_with = "opt_base64")]
+    bytes_value: Option<Vec<u8>>,
+}
+
+impl From<AnyValueJson> for AnyValue {
+    fn from(v: AnyValueJson) -> AnyValue {
+        let value = (v.string_value.map(Value::StringValue))
+            .or(v.bool_value.map(Value::BoolValue))
+            .or(v.int_value.map(Value::IntValue))
+            .or(v.double_value.map(Value::DoubleValue))
+            .or(v.array_value.map(Value::ArrayValue))
+            .or(v.kvlist_value.map(Value::KvlistValue))
+            .or(v.bytes_value.map(Value::BytesValue));
+        AnyValue { value }
+    }
+}

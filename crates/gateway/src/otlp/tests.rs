@@ -1,0 +1,199 @@
+use std::io::Write as _;
+
+use super::model::*;
+use super::*;
+
+#[test]
+fn negotiation_takes_protobuf_or_json_plain_or_gzip() {
+    let n = |ct: Option<&str>, ce: Option<&str>| {
+        negotiate(ct.map(str::as_bytes), ce.map(str::as_bytes))
+    };
+    assert_eq!(
+        n(Some("application/x-protobuf"), None).ok(),
+        Some((Encoding::Protobuf, false))
+    );
+    assert_eq!(
+        n(Some("application/json; charset=utf-8"), Some("gzip")).ok(),
+        Some((Encoding::Json, true))
+    );
+    assert_eq!(
+        n(Some("Application/JSON"), Some("identity")).ok(),
+        Some((Encoding::Json, false))
+    );
+    let e = n(Some("text/plain"), None).unwrap_err();
+    assert_eq!(e.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(e.to_string().contains("\"text/plain\""), "{e}");
+    assert_eq!(
+        n(None, None).unwrap_err().status(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    let e = n(Some("application/x-protobuf"), Some("snappy")).unwrap_err();
+    assert_eq!(e.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(e.kind(), "unsupported_content_encoding");
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).expect("in memory");
+    enc.finish().expect("in memory")
+}
+
+#[test]
+fn gunzip_stops_a_bomb_at_the_limit() {
+    let bomb = gzip(&vec![0u8; 10 << 20]);
+    assert!(bomb.len() < 64 << 10, "10 MiB of zeros compress well");
+    match gunzip(&bomb, 1 << 20) {
+        Err(OtlpError::DecodedTooLarge { limit }) => assert_eq!(limit, 1 << 20),
+        other => panic!("expected DecodedTooLarge, got {other:?}"),
+    }
+    assert_eq!(gunzip(&gzip(b"hello"), 5).expect("fits"), b"hello");
+    let broken = gunzip(b"\x1f\x8b not gzip", 100).unwrap_err();
+    assert_eq!(broken.status(), StatusCode::BAD_REQUEST);
+}
+
+#[test]
+fn json_follows_the_otlp_json_encoding() {
+    let body = r#"{"resourceMetrics":[{"resource":{"attributes":[
+        {"key":"service.name","value":{"stringValue":"api"}},
+        {"key":"n","value":{"intValue":"12"}}]},
+      "scopeMetrics":[{"scope":{"name":"s"},"metrics":[
+        {"name":"c","unit":"1","description":"ignored","sum":{"aggregationTemporality":2,"isMonotonic":true,
+          "dataPoints":[{"timeUnixNano":"1700000000000000000","asInt":"5",
+            "exemplars":[{"timeUnixNano":1,"asDouble":"NaN","traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"a1a2a3a4a5a6a7a8"}]}]}},
+        {"name":"h","histogram":{"aggregationTemporality":2,"dataPoints":[{"count":"3","sum":1.5,
+          "bucketCounts":["1",2],"explicitBounds":[1.0],"timeUnixNano":"5"}]}},
+        {"name":"unknownKind","somethingNew":{}}
+      ]}]}]}"#;
+    let req = parse(Encoding::Json, body.as_bytes()).expect("valid OTLP/JSON");
+    let rm = &req.resource_metrics[0];
+    assert_eq!(rm.resource.as_ref().map(|r| r.attributes.len()), Some(2));
+    let metrics = &rm.scope_metrics[0].metrics;
+    assert_eq!(metrics.len(), 3);
+    let Some(Data::Sum(sum)) = &metrics[0].data else {
+        panic!("a sum");
+    };
+    assert!(sum.is_monotonic);
+    assert_eq!(sum.aggregation_temporality, CUMULATIVE);
+    let p = &sum.data_points[0];
+    assert_eq!(p.time_unix_nano, 1_700_000_000_000_000_000);
+    assert_eq!(p.value, Some(NumberValue::AsInt(5)));
+    let e = &p.exemplars[0];
+    assert_eq!(e.trace_id, (1..=16).collect::<Vec<u8>>());
+    assert_eq!(
+        e.span_id,
+        vec![0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8]
+    );
+    assert!(matches!(e.value, Some(ExemplarValue::AsDouble(v)) if v.is_nan()));
+    let Some(Data::Histogram(h)) = &metrics[1].data else {
+        panic!("a histogram");
+    };
+    assert_eq!(h.data_points[0].bucket_counts, vec![1, 2]);
+    assert_eq!(h.data_points[0].count, 3);
+    assert_eq!(h.data_points[0].sum, Some(1.5));
+    assert_eq!(metrics[2].data, None);
+}
+
+#[test]
+fn malformed_bodies_are_400_with_the_parsers_reason() {
+    for (encoding, body) in [
+        (Encoding::Json, &b"{\"resourceMetrics\": 5}"[..]),
+        (Encoding::Json, &b"{\"resourceMetrics\": [{\"resource\": {\"attributes\": [{\"key\": \"k\", \"value\": {\"intValue\": \"x1\"}}]}}]}"[..]),
+        (Encoding::Protobuf, &b"\x0a\xff\xff\xff\xff\x0f"[..]),
+    ] {
+        let e = parse(encoding, body).unwrap_err();
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST, "{e}");
+        assert_eq!(e.kind(), "malformed_otlp");
+    }
+}
+
+#[test]
+fn protobuf_round_trips_the_fields_rwgate_reads() {
+    let req = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: None,
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "g".into(),
+                    unit: "s".into(),
+                    data: Some(Data::Gauge(Gauge {
+                        data_points: vec![NumberDataPoint {
+                            time_unix_nano: 7,
+                            value: Some(NumberValue::AsDouble(2.5)),
+                            ..Default::default()
+                        }],
+                    })),
+                }],
+            }],
+        }],
+    };
+    assert_eq!(
+        parse(Encoding::Protobuf, &req.encode_to_vec()).expect("decodes"),
+        req
+    );
+}
+
+async fn body_of(resp: Response) -> (StatusCode, Option<String>, Vec<u8>) {
+    let status = resp.status();
+    let retry = resp
+        .headers()
+        .get(header::RETRY_AFTER)
+        .map(|v| v.to_str().unwrap_or_default().to_string());
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .expect("small body");
+    (status, retry, bytes.to_vec())
+}
+
+#[tokio::test]
+async fn answers_are_in_the_requests_encoding() {
+    let (status, _, body) = body_of(respond(Encoding::Protobuf, StatusCode::OK, 0, "", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        ExportMetricsServiceResponse::decode(&body[..]).expect("pb"),
+        ExportMetricsServiceResponse::default()
+    );
+
+    let (_, _, body) = body_of(respond(Encoding::Protobuf, StatusCode::OK, 3, "why", None)).await;
+    let partial = ExportMetricsServiceResponse::decode(&body[..])
+        .expect("pb")
+        .partial_success
+        .expect("set");
+    assert_eq!(
+        (partial.rejected_data_points, partial.error_message.as_str()),
+        (3, "why")
+    );
+
+    let (_, _, body) = body_of(respond(Encoding::Json, StatusCode::OK, 2, "why", None)).await;
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(
+        v,
+        serde_json::json!({"partialSuccess": {"rejectedDataPoints": "2", "errorMessage": "why"}})
+    );
+
+    let (status, retry, body) = body_of(respond(
+        Encoding::Json,
+        StatusCode::SERVICE_UNAVAILABLE,
+        0,
+        "quorum",
+        Some(2),
+    ))
+    .await;
+    assert_eq!(
+        (status, retry.as_deref()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("2"))
+    );
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(v, serde_json::json!({"code": 14, "message": "quorum"}));
+
+    let (status, _, body) = body_of(respond(
+        Encoding::Protobuf,
+        StatusCode::BAD_REQUEST,
+        0,
+        "bad",
+        None,
+    ))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let s = Status::decode(&body[..]).expect("pb");
+    assert_eq!((s.code, s.message.as_str()), (3, "bad"));
+}

@@ -1,0 +1,878 @@
+//! OTLP metrics to a remote-write 1.0 request, as Prometheus' OTLP receiver translates
+//! them (prometheus `storage/remote/otlptranslator/prometheusremotewrite`):
+//!
+//! - labels: point attributes (sanitized, colliding names merged with `;` in key
+//!   order), promoted resource attributes, `job` from `service.namespace/service.name`,
+//!   `instance` from `service.instance.id`;
+//! - a `target_info` series per resource with its other attributes;
+//! - gauge and cumulative sum to samples (`_total` for monotonic sums), explicit
+//!   histogram to `_bucket`/`_sum`/`_count`, exponential histogram to a native histogram
+//!   (schema 8 at most), summary to quantile series plus `_sum`/`_count`;
+//! - exemplars with `trace_id` and `span_id`;
+//! - the no-recorded-value flag to a stale marker.
+//!
+//! Points Prometheus refuses are refused here too, each counted with a reason: delta
+//! or unspecified temporality, an exponential scale below -4, a NaN counter value, a
+//! metric whose name translates to nothing.
+
+use std::collections::{BTreeMap, HashMap};
+
+use prost::Message as _;
+
+use super::model::{self, AnyValue, Data, Exemplar, KeyValue, NumberValue, Value};
+use super::names::{self, Kind, TranslationStrategy};
+
+/// The bit pattern of Prometheus' stale marker.
+pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+/// Prometheus' zero threshold for translated exponential histograms.
+const ZERO_THRESHOLD: f64 = 1e-128;
+/// Most characters of exemplar labels before the filtered attributes are left out
+/// (OpenMetrics' limit).
+const MAX_EXEMPLAR_RUNES: usize = 128;
+/// `target_info` gets a sample this often between a resource's first and last point
+/// (half Prometheus' default lookback delta, as Prometheus does).
+const TARGET_INFO_STEP_MS: i64 = 150_000;
+
+/// What the translation takes from configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Name translation.
+    pub strategy: TranslationStrategy,
+    /// Resource attributes copied onto every series of the resource.
+    pub promote: Vec<String>,
+}
+
+/// Why a data point was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Refusal {
+    /// Delta temporality (Prometheus stores cumulative values only).
+    DeltaTemporality,
+    /// No temporality set on a sum or histogram.
+    UnspecifiedTemporality,
+    /// A counter (monotonic sum) whose value is NaN.
+    NanCount,
+    /// An exponential histogram scale below -4.
+    InvalidScale,
+    /// A metric name that translates to nothing, or a metric without points' kind.
+    InvalidMetric,
+}
+
+impl Refusal {
+    /// The reason as counted in `rwgate_samples_discarded_total`.
+    pub fn id(self) -> &'static str {
+        match self {
+            Refusal::DeltaTemporality => "otlp_delta_temporality",
+            Refusal::UnspecifiedTemporality => "otlp_unspecified_temporality",
+            Refusal::NanCount => "otlp_nan_count",
+            Refusal::InvalidScale => "otlp_invalid_scale",
+            Refusal::InvalidMetric => "otlp_invalid_metric",
+        }
+    }
+}
+
+/// The translated request and what was refused on the way.
+#[derive(Debug, Default)]
+pub struct Translated {
+    /// A remote-write 1.0 `WriteRequest`, uncompressed.
+    pub body: Vec<u8>,
+    /// Data points in the OTLP request.
+    pub points: u64,
+    /// Refused data points by reason.
+    pub refused: BTreeMap<Refusal, u64>,
+    /// The first refusal, for the response's message (names escaped).
+    pub first_refusal: Option<String>,
+    /// Points sent as stale markers (the no-recorded-value flag).
+    pub stale: u64,
+}
+
+impl Translated {
+    /// Refused data points in all.
+    pub fn refused_points(&self) -> u64 {
+        self.refused.values().sum()
+    }
+}
+
+/// The translation produced more than `limit` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLarge {
+    /// The limit.
+    pub limit: usize,
+}
+
+// The remote-write 1.0 messages written (field numbers of prometheus/prompb).
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct WriteRequest {
+    #[prost(message, repeated, tag = "1")]
+    timeseries: Vec<TimeSeries>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct TimeSeries {
+    #[prost(message, repeated, tag = "1")]
+    labels: Vec<Label>,
+    #[prost(message, repeated, tag = "2")]
+    samples: Vec<Sample>,
+    #[prost(message, repeated, tag = "3")]
+    exemplars: Vec<PromExemplar>,
+    #[prost(message, repeated, tag = "4")]
+    histograms: Vec<NativeHistogram>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Label {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(string, tag = "2")]
+    value: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Sample {
+    #[prost(double, tag = "1")]
+    value: f64,
+    #[prost(int64, tag = "2")]
+    timestamp: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct PromExemplar {
+    #[prost(message, repeated, tag = "1")]
+    labels: Vec<Label>,
+    #[prost(double, tag = "2")]
+    value: f64,
+    #[prost(int64, tag = "3")]
+    timestamp: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct NativeHistogram {
+    #[prost(uint64, optional, tag = "1")]
+    count_int: Option<u64>,
+    #[prost(double, tag = "3")]
+    sum: f64,
+    #[prost(sint32, tag = "4")]
+    schema: i32,
+    #[prost(double, tag = "5")]
+    zero_threshold: f64,
+    #[prost(uint64, optional, tag = "6")]
+    zero_count_int: Option<u64>,
+    #[prost(message, repeated, tag = "8")]
+    negative_spans: Vec<BucketSpan>,
+    #[prost(sint64, repeated, tag = "9")]
+    negative_deltas: Vec<i64>,
+    #[prost(message, repeated, tag = "11")]
+    positive_spans: Vec<BucketSpan>,
+    #[prost(sint64, repeated, tag = "12")]
+    positive_deltas: Vec<i64>,
+    #[prost(int32, tag = "14")]
+    reset_hint: i32,
+    #[prost(int64, tag = "15")]
+    timestamp: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct BucketSpan {
+    #[prost(sint32, tag = "1")]
+    offset: i32,
+    #[prost(uint32, tag = "2")]
+    length: u32,
+}
+
+/// `pcommon.Value.AsString`: strings as they are, numbers and bools in Go's text,
+/// arrays and maps as JSON, bytes as base64.
+fn value_string(v: Option<&AnyValue>) -> String {
+    use base64::Engine as _;
+    match v.and_then(|v| v.value.as_ref()) {
+        None => String::new(),
+        Some(Value::StringValue(s)) => s.clone(),
+        Some(Value::BoolValue(b)) => b.to_string(),
+        Some(Value::IntValue(i)) => i.to_string(),
+        Some(Value::DoubleValue(f)) => go_float(*f),
+        Some(Value::BytesValue(b)) => base64::engine::general_purpose::STANDARD.encode(b),
+        Some(v @ (Value::ArrayValue(_) | Value::KvlistValue(_))) => json_value(v).to_string(),
+    }
+}
+
+/// A double as pdata writes it: JSON's shortest form, `NaN`, `+Inf`, `-Inf`.
+fn go_float(f: f64) -> String {
+    if f.is_nan() {
+        "NaN".into()
+    } else if f.is_infinite() {
+        if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        let abs = f.abs();
+        if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+            // Go's 'e' form: mantissa, then e+XX / e-XX with at least two digits.
+            let s = format!("{f:e}");
+            match s.split_once('e') {
+                Some((m, e)) => {
+                    let (sign, digits) = e.strip_prefix('-').map_or(("+", e), |d| ("-", d));
+                    format!("{m}e{sign}{digits:0>2}")
+                }
+                None => s,
+            }
+        } else {
+            format!("{f}")
+        }
+    }
+}
+
+fn json_value(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        Value::StringValue(s) => J::String(s.clone()),
+        Value::BoolValue(b) => J::Bool(*b),
+        Value::IntValue(i) => J::from(*i),
+        Value::DoubleValue(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        Value::BytesValue(_) => J::String(value_string(Some(&AnyValue {
+            value: Some(v.clone()),
+        }))),
+        Value::ArrayValue(a) => J::Array(
+            a.values
+                .iter()
+                .map(|v| v.value.as_ref().map_or(J::Null, json_value))
+                .collect(),
+        ),
+        Value::KvlistValue(m) => J::Object(
+            m.values
+                .iter()
+                .map(|kv| {
+                    let v = kv.value.as_ref().and_then(|v| v.value.as_ref());
+                    (kv.key.clone(), v.map_or(J::Null, json_value))
+                })
+                .collect(),
+        ),
+    }
+}
+
+fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a KeyValue> {
+    attrs.iter().find(|kv| kv.key == key)
+}
+
+const SERVICE_NAME: &str = "service.name";
+const SERVICE_NAMESPACE: &str = "service.namespace";
+const SERVICE_INSTANCE_ID: &str = "service.instance.id";
+
+/// What every series of one resource shares.
+struct ResourceLabels {
+    /// Promoted attributes, added where a point attribute does not set the name.
+    promoted: Vec<(String, String)>,
+    /// `job` and `instance`, which override point attributes.
+    identity: Vec<(String, String)>,
+}
+
+impl ResourceLabels {
+    fn new(attrs: &[KeyValue], s: &Settings) -> Self {
+        let mut promoted = Vec::new();
+        for key in &s.promote {
+            if let Some(kv) = attr(attrs, key)
+                && let Some(name) = names::label_name(key, s.strategy)
+            {
+                promoted.push((name, value_string(kv.value.as_ref())));
+            }
+        }
+        let mut identity = Vec::new();
+        if let Some(name) = attr(attrs, SERVICE_NAME) {
+            let mut job = value_string(name.value.as_ref());
+            if let Some(ns) = attr(attrs, SERVICE_NAMESPACE) {
+                job = format!("{}/{job}", value_string(ns.value.as_ref()));
+            }
+            identity.push(("job".to_string(), job));
+        }
+        if let Some(id) = attr(attrs, SERVICE_INSTANCE_ID) {
+            identity.push(("instance".to_string(), value_string(id.value.as_ref())));
+        }
+        ResourceLabels { promoted, identity }
+    }
+}
+
+/// `createAttributes`: the labels of a point without `__name__`.
+fn base_labels(
+    attrs: &[KeyValue],
+    resource: &ResourceLabels,
+    ignore: &[&str],
+    strategy: TranslationStrategy,
+) -> BTreeMap<String, String> {
+    let mut sorted: Vec<&KeyValue> = attrs
+        .iter()
+        .filter(|kv| !ignore.contains(&kv.key.as_str()))
+        .collect();
+    sorted.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut l = BTreeMap::new();
+    for kv in sorted {
+        let Some(name) = names::label_name(&kv.key, strategy) else {
+            continue;
+        };
+        let value = value_string(kv.value.as_ref());
+        l.entry(name)
+            .and_modify(|v: &mut String| {
+                v.push(';');
+                v.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    for (name, value) in &resource.promoted {
+        l.entry(name.clone()).or_insert_with(|| value.clone());
+    }
+    for (name, value) in &resource.identity {
+        l.insert(name.clone(), value.clone());
+    }
+    l
+}
+
+/// Series of the request being built, merged by label set as Prometheus does.
+struct Output {
+    series: Vec<TimeSeries>,
+    index: HashMap<BTreeMap<String, String>, usize>,
+    /// Bytes written so far, estimated from label and value sizes.
+    bytes: usize,
+    limit: usize,
+}
+
+impl Output {
+    fn series(
+        &mut self,
+        base: &BTreeMap<String, String>,
+        name: &str,
+        extra: Option<(&str, &str)>,
+    ) -> Result<&mut TimeSeries, TooLarge> {
+        let mut labels = base.clone();
+        if let Some((n, v)) = extra {
+            labels.insert(n.to_string(), v.to_string());
+        }
+        labels.insert("__name__".to_string(), name.to_string());
+        let i = match self.index.get(&labels) {
+            Some(&i) => i,
+            None => {
+                self.charge(labels.iter().map(|(n, v)| n.len() + v.len() + 6).sum())?;
+                self.series.push(TimeSeries {
+                    labels: labels
+                        .iter()
+                        .map(|(name, value)| Label {
+                            name: name.clone(),
+                            value: value.clone(),
+                        })
+                        .collect(),
+                    ..Default::default()
+                });
+                self.index.insert(labels, self.series.len() - 1);
+                self.series.len() - 1
+            }
+        };
+        Ok(&mut self.series[i])
+    }
+
+    fn charge(&mut self, n: usize) -> Result<(), TooLarge> {
+        self.bytes += n;
+        if self.bytes > self.limit {
+            return Err(TooLarge { limit: self.limit });
+        }
+        Ok(())
+    }
+
+    fn sample(
+        &mut self,
+        base: &BTreeMap<String, String>,
+        name: &str,
+        extra: Option<(&str, &str)>,
+        value: f64,
+        timestamp: i64,
+    ) -> Result<(), TooLarge> {
+        self.charge(20)?;
+        self.series(base, name, extra)?
+            .samples
+            .push(Sample { value, timestamp });
+        Ok(())
+    }
+}
+
+fn ms(ns: u64) -> i64 {
+    i64::try_from(ns / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn stale_or(stale: bool, v: f64) -> f64 {
+    if stale { f64::from_bits(STALE_NAN) } else { v }
+}
+
+fn is_stale(flags: u32) -> bool {
+    flags & model::NO_RECORDED_VALUE != 0
+}
+
+/// Go's `strconv.FormatFloat(f, 'f', -1, 64)` for `le` and `quantile`, with Prometheus'
+/// spelling of infinities.
+fn bound(f: f64) -> String {
+    if f == f64::INFINITY {
+        "+Inf".into()
+    } else if f == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else if f.is_nan() {
+        "NaN".into()
+    } else {
+        format!("{f}")
+    }
+}
+
+fn exemplars(list: &[Exemplar]) -> Vec<PromExemplar> {
+    list.iter()
+        .map(|e| {
+            let mut labels = Vec::new();
+            let mut runes = 0;
+            for (name, id) in [("trace_id", &e.trace_id), ("span_id", &e.span_id)] {
+                if !id.is_empty() {
+                    let value: String = id.iter().map(|b| format!("{b:02x}")).collect();
+                    runes += name.len() + value.len();
+                    labels.push(Label {
+                        name: name.into(),
+                        value,
+                    });
+                }
+            }
+            let attrs: Vec<Label> = e
+                .filtered_attributes
+                .iter()
+                .map(|kv| Label {
+                    name: kv.key.clone(),
+                    value: value_string(kv.value.as_ref()),
+                })
+                .collect();
+            runes += attrs
+                .iter()
+                .map(|l| l.name.chars().count() + l.value.chars().count())
+                .sum::<usize>();
+            if runes <= MAX_EXEMPLAR_RUNES {
+                labels.extend(attrs);
+            }
+            let value = match e.value {
+                Some(model::ExemplarValue::AsDouble(v)) => v,
+                Some(model::ExemplarValue::AsInt(v)) => v as f64,
+                None => 0.0,
+            };
+            PromExemplar {
+                labels,
+                value,
+                timestamp: ms(e.time_unix_nano),
+            }
+        })
+        .collect()
+}
+
+/// Prometheus' `convertBucketsLayout` for exponential buckets: OTLP's dense counts at
+/// `offset` to native-histogram spans and deltas, merging 2^`scale_down` buckets into
+/// one, with bucket indexes moved up by one (OTLP's bucket 0 is (1, base], Prometheus'
+/// is (1/base, 1]).
+fn buckets_layout(counts: &[u64], offset: i32, scale_down: i32) -> (Vec<BucketSpan>, Vec<i64>) {
+    if counts.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    let index = |i: i32| (i >> scale_down) + 1;
+    let mut l = Layout {
+        spans: vec![BucketSpan {
+            offset: index(offset),
+            length: 0,
+        }],
+        deltas: Vec::new(),
+        prev: 0,
+    };
+    let mut bucket = index(offset);
+    let mut count = 0i64;
+    for (i, &c) in counts.iter().enumerate() {
+        let next = index((i as i32).wrapping_add(offset));
+        if bucket == next {
+            count = count.wrapping_add(c as i64);
+            continue;
+        }
+        if count == 0 {
+            count = c as i64;
+            continue;
+        }
+        l.close(next - bucket - 1, count);
+        count = c as i64;
+        bucket = next;
+    }
+    let last = index((counts.len() as i32).wrapping_add(offset) - 1);
+    l.close(last - bucket, count);
+    (l.spans, l.deltas)
+}
+
+/// Spans and deltas being built by [`buckets_layout`].
+struct Layout {
+    spans: Vec<BucketSpan>,
+    deltas: Vec<i64>,
+    prev: i64,
+}
+
+impl Layout {
+    fn push(&mut self, count: i64) {
+        if let Some(s) = self.spans.last_mut() {
+            s.length += 1;
+        }
+        self.deltas.push(count.wrapping_sub(self.prev));
+        self.prev = count;
+    }
+
+    /// Closes a bucket `gap` buckets after the last one: gaps of up to two buckets are
+    /// filled with empty ones, longer ones start a new span (client_golang's rule).
+    fn close(&mut self, gap: i32, count: i64) {
+        if gap > 2 {
+            self.spans.push(BucketSpan {
+                offset: gap,
+                length: 0,
+            });
+        } else {
+            for _ in 0..gap {
+                self.push(0);
+            }
+        }
+        self.push(count);
+    }
+}
+
+/// Translates `req` into a remote-write 1.0 body of at most about `limit` bytes.
+pub fn translate(
+    req: &model::ExportMetricsServiceRequest,
+    s: &Settings,
+    limit: usize,
+) -> Result<Translated, TooLarge> {
+    let mut out = Output {
+        series: Vec::new(),
+        index: HashMap::new(),
+        bytes: 0,
+        limit,
+    };
+    let mut t = Translated::default();
+    for rm in &req.resource_metrics {
+        let attrs = rm.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
+        let resource = ResourceLabels::new(attrs, s);
+        let mut span: Option<(i64, i64)> = None;
+        for metric in rm.scope_metrics.iter().flat_map(|sm| &sm.metrics) {
+            translate_metric(metric, &resource, s, &mut out, &mut t, &mut span)?;
+        }
+        if let Some((first, last)) = span {
+            target_info(attrs, &resource, s.strategy, first, last, &mut out)?;
+        }
+    }
+    out.charge(16)?;
+    t.body = WriteRequest {
+        timeseries: out.series,
+    }
+    .encode_to_vec();
+    Ok(t)
+}
+
+/// `addResourceTargetInfo`.
+fn target_info(
+    attrs: &[KeyValue],
+    resource: &ResourceLabels,
+    strategy: TranslationStrategy,
+    first: i64,
+    last: i64,
+    out: &mut Output,
+) -> Result<(), TooLarge> {
+    let identifying = [SERVICE_NAMESPACE, SERVICE_NAME, SERVICE_INSTANCE_ID];
+    if attrs
+        .iter()
+        .all(|kv| identifying.contains(&kv.key.as_str()))
+    {
+        return Ok(());
+    }
+    if resource.identity.is_empty() {
+        return Ok(());
+    }
+    let only_identity = ResourceLabels {
+        promoted: Vec::new(),
+        identity: resource.identity.clone(),
+    };
+    let base = base_labels(attrs, &only_identity, &identifying, strategy);
+    let mut at = first;
+    while at < last {
+        out.sample(&base, "target_info", None, 1.0, at)?;
+        at += TARGET_INFO_STEP_MS;
+    }
+    out.sample(&base, "target_info", None, 1.0, last)?;
+    Ok(())
+}
+
+struct PointCtx<'a> {
+    resource: &'a ResourceLabels,
+    strategy: TranslationStrategy,
+    name: &'a str,
+}
+
+impl PointCtx<'_> {
+    fn base(&self, attrs: &[KeyValue]) -> BTreeMap<String, String> {
+        base_labels(attrs, self.resource, &[], self.strategy)
+    }
+}
+
+fn refuse(t: &mut Translated, why: Refusal, metric: &str, points: u64) {
+    if points == 0 {
+        return;
+    }
+    *t.refused.entry(why).or_default() += points;
+    if t.first_refusal.is_none() {
+        let metric = crate::tenancy::escape(metric);
+        t.first_refusal = Some(format!("{}: metric {metric}", why.id()));
+    }
+}
+
+fn temporality_refusal(temporality: i32) -> Option<Refusal> {
+    match temporality {
+        model::CUMULATIVE => None,
+        model::DELTA => Some(Refusal::DeltaTemporality),
+        _ => Some(Refusal::UnspecifiedTemporality),
+    }
+}
+
+fn translate_metric(
+    metric: &model::Metric,
+    resource: &ResourceLabels,
+    s: &Settings,
+    out: &mut Output,
+    t: &mut Translated,
+    span: &mut Option<(i64, i64)>,
+) -> Result<(), TooLarge> {
+    let Some(data) = &metric.data else {
+        return Ok(());
+    };
+    let (points, kind, temporality) = match data {
+        Data::Gauge(g) => (g.data_points.len(), Kind::Gauge, None),
+        Data::Sum(m) => (
+            m.data_points.len(),
+            if m.is_monotonic {
+                Kind::Counter
+            } else {
+                Kind::Other
+            },
+            Some(m.aggregation_temporality),
+        ),
+        Data::Histogram(h) => (
+            h.data_points.len(),
+            Kind::Other,
+            Some(h.aggregation_temporality),
+        ),
+        Data::ExponentialHistogram(h) => (
+            h.data_points.len(),
+            Kind::Other,
+            Some(h.aggregation_temporality),
+        ),
+        Data::Summary(m) => (m.data_points.len(), Kind::Other, None),
+    };
+    let points = points as u64;
+    t.points += points;
+    if let Some(why) = temporality.and_then(temporality_refusal) {
+        refuse(t, why, &metric.name, points);
+        return Ok(());
+    }
+    let Some(name) = names::metric_name(&metric.name, &metric.unit, kind, s.strategy) else {
+        refuse(t, Refusal::InvalidMetric, &metric.name, points);
+        return Ok(());
+    };
+    let cx = PointCtx {
+        resource,
+        strategy: s.strategy,
+        name: &name,
+    };
+    let mut seen = |ns: u64| {
+        let at = ms(ns);
+        *span = Some(span.map_or((at, at), |(a, b)| (a.min(at), b.max(at))));
+    };
+    match data {
+        Data::Gauge(g) => {
+            for p in &g.data_points {
+                seen(p.time_unix_nano);
+                number_point(&cx, p, false, out, t)?;
+            }
+        }
+        Data::Sum(m) => {
+            for p in &m.data_points {
+                seen(p.time_unix_nano);
+                number_point(&cx, p, m.is_monotonic, out, t)?;
+            }
+        }
+        Data::Histogram(h) => {
+            for p in &h.data_points {
+                seen(p.time_unix_nano);
+                histogram_point(&cx, p, out, t)?;
+            }
+        }
+        Data::ExponentialHistogram(h) => {
+            for p in &h.data_points {
+                seen(p.time_unix_nano);
+                exponential_point(&cx, p, out, t)?;
+            }
+        }
+        Data::Summary(m) => {
+            for p in &m.data_points {
+                seen(p.time_unix_nano);
+                summary_point(&cx, p, out, t)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn number_point(
+    cx: &PointCtx<'_>,
+    p: &model::NumberDataPoint,
+    counter: bool,
+    out: &mut Output,
+    t: &mut Translated,
+) -> Result<(), TooLarge> {
+    let stale = is_stale(p.flags);
+    let value = p.value.map_or(0.0, NumberValue::as_f64);
+    if counter && !stale && value.is_nan() {
+        refuse(t, Refusal::NanCount, cx.name, 1);
+        return Ok(());
+    }
+    t.stale += u64::from(stale);
+    let base = cx.base(&p.attributes);
+    out.sample(
+        &base,
+        cx.name,
+        None,
+        stale_or(stale, value),
+        ms(p.time_unix_nano),
+    )?;
+    let ex = exemplars(&p.exemplars);
+    if !ex.is_empty() {
+        out.charge(ex.len() * 64)?;
+        out.series(&base, cx.name, None)?.exemplars.extend(ex);
+    }
+    Ok(())
+}
+
+fn histogram_point(
+    cx: &PointCtx<'_>,
+    p: &model::HistogramDataPoint,
+    out: &mut Output,
+    t: &mut Translated,
+) -> Result<(), TooLarge> {
+    let stale = is_stale(p.flags);
+    t.stale += u64::from(stale);
+    let at = ms(p.time_unix_nano);
+    let base = cx.base(&p.attributes);
+    if let Some(sum) = p.sum {
+        out.sample(
+            &base,
+            &format!("{}_sum", cx.name),
+            None,
+            stale_or(stale, sum),
+            at,
+        )?;
+    }
+    let count = stale_or(stale, p.count as f64);
+    out.sample(&base, &format!("{}_count", cx.name), None, count, at)?;
+    let bucket_name = format!("{}_bucket", cx.name);
+    let mut cumulative = 0u64;
+    let mut bounds = Vec::with_capacity(p.explicit_bounds.len() + 1);
+    for (&le, &c) in p.explicit_bounds.iter().zip(&p.bucket_counts) {
+        cumulative = cumulative.saturating_add(c);
+        let le_str = bound(le);
+        out.sample(
+            &base,
+            &bucket_name,
+            Some(("le", &le_str)),
+            stale_or(stale, cumulative as f64),
+            at,
+        )?;
+        bounds.push((le, le_str));
+    }
+    out.sample(&base, &bucket_name, Some(("le", "+Inf")), count, at)?;
+    bounds.push((f64::INFINITY, "+Inf".to_string()));
+    // Each exemplar goes to the first bucket whose bound holds its value.
+    bounds.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for e in exemplars(&p.exemplars) {
+        if let Some((_, le)) = bounds.iter().find(|(b, _)| e.value <= *b) {
+            out.charge(64)?;
+            out.series(&base, &bucket_name, Some(("le", le)))?
+                .exemplars
+                .push(e);
+        }
+    }
+    Ok(())
+}
+
+fn exponential_point(
+    cx: &PointCtx<'_>,
+    p: &model::ExponentialHistogramDataPoint,
+    out: &mut Output,
+    t: &mut Translated,
+) -> Result<(), TooLarge> {
+    if p.scale < -4 {
+        refuse(t, Refusal::InvalidScale, cx.name, 1);
+        return Ok(());
+    }
+    let (schema, scale_down) = if p.scale > 8 {
+        (8, p.scale - 8)
+    } else {
+        (p.scale, 0)
+    };
+    let layout = |b: &Option<model::Buckets>| {
+        b.as_ref().map_or((Vec::new(), Vec::new()), |b| {
+            buckets_layout(&b.bucket_counts, b.offset, scale_down)
+        })
+    };
+    let (positive_spans, positive_deltas) = layout(&p.positive);
+    let (negative_spans, negative_deltas) = layout(&p.negative);
+    let stale = is_stale(p.flags);
+    t.stale += u64::from(stale);
+    let (count_int, sum) = if stale {
+        (STALE_NAN, f64::from_bits(STALE_NAN))
+    } else {
+        (p.count, p.sum.unwrap_or(0.0))
+    };
+    let h = NativeHistogram {
+        count_int: Some(count_int),
+        sum,
+        schema,
+        zero_threshold: ZERO_THRESHOLD,
+        zero_count_int: Some(p.zero_count),
+        positive_spans,
+        positive_deltas,
+        negative_spans,
+        negative_deltas,
+        reset_hint: 0,
+        timestamp: ms(p.time_unix_nano),
+    };
+    out.charge(h.encoded_len())?;
+    let base = cx.base(&p.attributes);
+    let series = out.series(&base, cx.name, None)?;
+    series.histograms.push(h);
+    series.exemplars.extend(exemplars(&p.exemplars));
+    Ok(())
+}
+
+fn summary_point(
+    cx: &PointCtx<'_>,
+    p: &model::SummaryDataPoint,
+    out: &mut Output,
+    t: &mut Translated,
+) -> Result<(), TooLarge> {
+    let stale = is_stale(p.flags);
+    t.stale += u64::from(stale);
+    let at = ms(p.time_unix_nano);
+    let base = cx.base(&p.attributes);
+    out.sample(
+        &base,
+        &format!("{}_sum", cx.name),
+        None,
+        stale_or(stale, p.sum),
+        at,
+    )?;
+    let count = stale_or(stale, p.count as f64);
+    out.sample(&base, &format!("{}_count", cx.name), None, count, at)?;
+    for q in &p.quantile_values {
+        let quantile = bound(q.quantile);
+        let value = stale_or(stale, q.value);
+        out.sample(&base, cx.name, Some(("quantile", &quantile)), value, at)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
