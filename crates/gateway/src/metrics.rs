@@ -71,6 +71,7 @@ pub const BUILD_INFO: &str = "rwgate_build_info";
 
 /// Every metric name of this crate (the ring's are in `rwgate_ring::metrics::ALL`).
 pub const ALL: &[&str] = &[
+    OTLP_DATA_POINTS,
     RATE_LIMIT_PEERS,
     REQUESTS,
     REQUEST_DURATION,

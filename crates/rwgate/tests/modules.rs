@@ -182,6 +182,8 @@ fn docs_operations_lists_exactly_the_refusal_reasons() {
         .map(|r| r.id())
         .chain(rwgate_gateway::tenancy::rules::RuleReason::all().map(RefusalReason::id))
         .chain(["tenant_label_mismatch", "rate_limited"])
+        .chain(rwgate_gateway::otlp::Refusal::all().map(|r| r.id()))
+        .chain(rwgate_gateway::otlp::REQUEST_REFUSALS.iter().copied())
         .collect();
     let undocumented: Vec<_> = defined.difference(&listed).collect();
     let unknown: Vec<_> = listed.difference(&defined).collect();

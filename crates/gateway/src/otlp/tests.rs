@@ -197,3 +197,26 @@ async fn answers_are_in_the_requests_encoding() {
     let s = Status::decode(&body[..]).expect("pb");
     assert_eq!((s.code, s.message.as_str()), (3, "bad"));
 }
+
+#[test]
+fn request_refusal_ids_are_listed() {
+    let all = [
+        OtlpError::UnsupportedContentType(String::new()),
+        OtlpError::UnsupportedContentEncoding(String::new()),
+        OtlpError::MalformedGzip(String::new()),
+        OtlpError::Malformed {
+            encoding: "json",
+            detail: String::new(),
+        },
+        OtlpError::DecodedTooLarge { limit: 1 },
+        OtlpError::TranslatedTooLarge { limit: 1 },
+    ];
+    let shared = ["unsupported_content_type", "unsupported_content_encoding", "decoded_body_too_large"];
+    for e in all {
+        assert!(
+            REQUEST_REFUSALS.contains(&e.kind()) || shared.contains(&e.kind()),
+            "{} is not listed",
+            e.kind()
+        );
+    }
+}

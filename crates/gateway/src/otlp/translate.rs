@@ -58,6 +58,18 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Every refusal.
+    pub fn all() -> impl Iterator<Item = Refusal> {
+        [
+            Refusal::DeltaTemporality,
+            Refusal::UnspecifiedTemporality,
+            Refusal::NanCount,
+            Refusal::InvalidScale,
+            Refusal::InvalidMetric,
+        ]
+        .into_iter()
+    }
+
     /// The reason as counted in `rwgate_samples_discarded_total`.
     pub fn id(self) -> &'static str {
         match self {
