@@ -106,7 +106,11 @@ pub enum OtlpError {
 
 /// The ids of whole-request OTLP refusals that remote write does not share (the
 /// content-type, encoding and size ones it does).
-pub const REQUEST_REFUSALS: &[&str] = &["malformed_gzip", "malformed_otlp", "translated_request_too_large"];
+pub const REQUEST_REFUSALS: &[&str] = &[
+    "malformed_gzip",
+    "malformed_otlp",
+    "translated_request_too_large",
+];
 
 impl OtlpError {
     /// The HTTP status.

@@ -211,7 +211,11 @@ fn request_refusal_ids_are_listed() {
         OtlpError::DecodedTooLarge { limit: 1 },
         OtlpError::TranslatedTooLarge { limit: 1 },
     ];
-    let shared = ["unsupported_content_type", "unsupported_content_encoding", "decoded_body_too_large"];
+    let shared = [
+        "unsupported_content_type",
+        "unsupported_content_encoding",
+        "decoded_body_too_large",
+    ];
     for e in all {
         assert!(
             REQUEST_REFUSALS.contains(&e.kind()) || shared.contains(&e.kind()),

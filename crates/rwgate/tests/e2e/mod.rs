@@ -29,6 +29,22 @@ pub fn require(bin: &str, package: &str) -> PathBuf {
     }
 }
 
+/// The Python with the OpenTelemetry SDK and its OTLP/HTTP exporter: `$RWGATE_OTEL_PYTHON`,
+/// else the virtual environment `.ci/run` makes in `target/otel-venv`; a failure naming
+/// the PyPI packages when neither is there.
+pub fn otel_python() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/otel-venv/bin/python");
+    let python = std::env::var_os("RWGATE_OTEL_PYTHON").map_or(venv, PathBuf::from);
+    assert!(
+        python.is_file(),
+        "end-to-end test needs a Python with the PyPI packages opentelemetry-sdk and \
+         opentelemetry-exporter-otlp-proto-http at {}: .ci/run makes it \
+         (python3 -m venv target/otel-venv && target/otel-venv/bin/pip install ...)",
+        python.display()
+    );
+    python
+}
+
 /// A free loopback port (testkit's, failing the test when there is none).
 pub fn free_port() -> u16 {
     rwgate_testkit::net::free_port().expect("a free loopback port")

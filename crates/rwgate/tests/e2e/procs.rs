@@ -345,6 +345,11 @@ impl Gateway {
         format!("http://127.0.0.1:{}/api/v1/receive", self.port)
     }
 
+    /// `path` on the remote-write listener.
+    pub fn url_of(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
     pub fn metrics(&self) -> String {
         metrics_at(self.admin)
     }
