@@ -248,15 +248,22 @@ fn request(
     w: &Workload,
     p: &Payload,
 ) -> reqwest::RequestBuilder {
-    let (version, protocol) = match w.protocol {
-        Proto::V1 => ("0.1.0", rwgate_wire::Protocol::V1),
-        Proto::V2 => ("2.0.0", rwgate_wire::Protocol::V2),
+    let req = client.post(url);
+    let req = match w.protocol {
+        Proto::V1 | Proto::V2 => {
+            let (version, protocol) = if w.protocol == Proto::V1 {
+                ("0.1.0", rwgate_wire::Protocol::V1)
+            } else {
+                ("2.0.0", rwgate_wire::Protocol::V2)
+            };
+            req.header("Content-Encoding", "snappy")
+                .header("X-Prometheus-Remote-Write-Version", version)
+                .header("Content-Type", protocol.content_type())
+        }
+        Proto::Otlp => req
+            .header("Content-Encoding", "gzip")
+            .header("Content-Type", "application/x-protobuf"),
     };
-    let req = client
-        .post(url)
-        .header("Content-Encoding", "snappy")
-        .header("X-Prometheus-Remote-Write-Version", version)
-        .header("Content-Type", protocol.content_type());
     let tenant = &w.tenants[p.tenant];
     let req = match w.token_of(tenant) {
         Some(token) => req.bearer_auth(token),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use prost::Message;
+use rwgate_gateway::otlp::model as otlp;
 use rwgate_proto::{prometheus as v1, v2};
 use serde::Deserialize;
 
@@ -17,6 +18,11 @@ pub enum Proto {
     V1,
     /// Remote write 2.0.
     V2,
+    /// OTLP/HTTP metrics, protobuf, gzip (as the OpenTelemetry Collector sends by
+    /// default): each series a gauge data point whose attributes are the series'
+    /// labels, so rwgate's translation yields the same series as `v1`. Push it to
+    /// `/v1/metrics`.
+    Otlp,
 }
 
 /// A workload. Every field is also a `push` flag and a scenario-file key.
@@ -179,7 +185,7 @@ impl Workload {
 pub struct Payload {
     /// Index into [`Workload::tenants`].
     pub tenant: usize,
-    /// Snappy-compressed body.
+    /// The body as sent: snappy-compressed (remote write) or gzip-compressed (OTLP).
     pub body: Bytes,
     /// Samples it carries.
     pub samples: u64,
@@ -199,14 +205,11 @@ pub fn build(w: &Workload) -> Vec<Payload> {
         for chunk in &chunks {
             for tenant in 0..w.tenants.len() {
                 let ts = BASE_TS + (pass * w.samples_per_series) as i64 * 1000;
-                let raw = match w.protocol {
-                    Proto::V1 => v1_body(w, chunk, ts),
-                    Proto::V2 => v2_body(w, chunk, ts),
+                let body = match w.protocol {
+                    Proto::V1 => snappy(&v1_body(w, chunk, ts)),
+                    Proto::V2 => snappy(&v2_body(w, chunk, ts)),
+                    Proto::Otlp => gzip(&otlp_body(w, chunk, ts).encode_to_vec()),
                 };
-                let body = snap::raw::Encoder::new()
-                    .compress_vec(&raw)
-                    .map(Bytes::from)
-                    .unwrap_or_default();
                 out.push(Payload {
                     tenant,
                     body,
@@ -217,6 +220,22 @@ pub fn build(w: &Workload) -> Vec<Payload> {
         }
     }
     out
+}
+
+fn snappy(raw: &[u8]) -> Bytes {
+    snap::raw::Encoder::new()
+        .compress_vec(raw)
+        .map(Bytes::from)
+        .unwrap_or_default()
+}
+
+fn gzip(raw: &[u8]) -> Bytes {
+    use std::io::Write as _;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    match enc.write_all(raw).and_then(|()| enc.finish()) {
+        Ok(v) => Bytes::from(v),
+        Err(_) => Bytes::new(),
+    }
 }
 
 fn samples(w: &Workload, ts: i64, id: usize) -> impl Iterator<Item = (f64, i64)> {
@@ -242,6 +261,55 @@ fn v1_body(w: &Workload, ids: &[usize], ts: i64) -> Vec<u8> {
         metadata: vec![],
     }
     .encode_to_vec()
+}
+
+/// The OTLP request for series `ids`: one gauge per metric name, a data point per
+/// sample, the other labels as point attributes; no resource attributes, so no `job`,
+/// `instance` from the resource or `target_info` is added.
+pub fn otlp_body(w: &Workload, ids: &[usize], ts: i64) -> otlp::ExportMetricsServiceRequest {
+    let mut metrics: Vec<otlp::Metric> = Vec::new();
+    let mut index = std::collections::HashMap::new();
+    for &id in ids {
+        let labels = w.labels_of(id);
+        let mut name = String::new();
+        let mut attributes = Vec::with_capacity(labels.len());
+        for (n, v) in labels {
+            if n == "__name__" {
+                name = v;
+            } else {
+                attributes.push(otlp::KeyValue {
+                    key: n,
+                    value: Some(otlp::AnyValue {
+                        value: Some(otlp::Value::StringValue(v)),
+                    }),
+                });
+            }
+        }
+        let at = *index.entry(name.clone()).or_insert_with(|| {
+            metrics.push(otlp::Metric {
+                name,
+                unit: String::new(),
+                data: Some(otlp::Data::Gauge(otlp::Gauge::default())),
+            });
+            metrics.len() - 1
+        });
+        if let Some(otlp::Data::Gauge(g)) = &mut metrics[at].data {
+            for (value, ms) in samples(w, ts, id) {
+                g.data_points.push(otlp::NumberDataPoint {
+                    attributes: attributes.clone(),
+                    time_unix_nano: u64::try_from(ms).unwrap_or(0) * 1_000_000,
+                    value: Some(otlp::NumberValue::AsDouble(value)),
+                    ..Default::default()
+                });
+            }
+        }
+    }
+    otlp::ExportMetricsServiceRequest {
+        resource_metrics: vec![otlp::ResourceMetrics {
+            resource: None,
+            scope_metrics: vec![otlp::ScopeMetrics { metrics }],
+        }],
+    }
 }
 
 fn v2_body(w: &Workload, ids: &[usize], ts: i64) -> Vec<u8> {
@@ -289,8 +357,8 @@ mod tests {
             let payloads = build(&w);
             assert_eq!(payloads.len(), 6, "3 batches x 2 tenants");
             let ct = match protocol {
-                Proto::V1 => rwgate_wire::Protocol::V1,
                 Proto::V2 => rwgate_wire::Protocol::V2,
+                _ => rwgate_wire::Protocol::V1,
             }
             .content_type();
             for p in &payloads {
@@ -321,5 +389,54 @@ mod tests {
         let p1 = w.ids_of_pass(1);
         assert_eq!(p0.iter().filter(|i| p1.contains(i)).count(), 80);
         assert_eq!(w.passes(), 10);
+    }
+
+    /// The OTLP payload translates to exactly the series and samples of the v1 one.
+    #[test]
+    fn otlp_bodies_translate_to_the_v1_series() {
+        let base = Workload {
+            series: 300,
+            batch: 300,
+            labels: 7,
+            samples_per_series: 2,
+            ..Workload::default()
+        };
+        let decode_v1 = |raw: &[u8]| {
+            let batch = rwgate_wire::decode(
+                rwgate_wire::Protocol::V1,
+                Bytes::copy_from_slice(raw),
+                &rwgate_wire::Limits::default(),
+                0,
+            )
+            .expect("valid");
+            let mut out: Vec<(Vec<(String, String)>, u64)> = batch
+                .iter()
+                .map(|s| {
+                    let labels = s
+                        .labels()
+                        .map(|(n, v)| {
+                            (
+                                String::from_utf8_lossy(n).into_owned(),
+                                String::from_utf8_lossy(v).into_owned(),
+                            )
+                        })
+                        .collect();
+                    (labels, s.counts().samples)
+                })
+                .collect();
+            out.sort();
+            out
+        };
+        let ids: Vec<usize> = (0..300).collect();
+        let v1 = decode_v1(&v1_body(&base, &ids, BASE_TS));
+        let otlp = otlp_body(&base, &ids, BASE_TS);
+        let translated = rwgate_gateway::otlp::translate(
+            &otlp,
+            &rwgate_gateway::otlp::Settings::default(),
+            64 << 20,
+        )
+        .expect("within the limit");
+        assert_eq!(translated.points, 600);
+        assert_eq!(decode_v1(&translated.body), v1);
     }
 }

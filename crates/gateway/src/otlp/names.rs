@@ -1,6 +1,8 @@
 //! Metric and label names from OTLP names, by the rules of Prometheus' translator
 //! (prometheus/otlptranslator: `MetricNamer`, `LabelNamer`, `buildUnitSuffixes`).
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 
 /// How OTLP names become Prometheus names (`otlp.translation_strategy`), as in
@@ -219,13 +221,19 @@ fn utf8_with_suffixes(name: &str, unit: &str, kind: Kind) -> String {
     name
 }
 
-/// The Prometheus name of an attribute, or `None` when nothing of it survives.
-pub fn label_name(key: &str, strategy: TranslationStrategy) -> Option<String> {
+/// The Prometheus name of an attribute, or `None` when nothing of it survives;
+/// borrowed when the key needs no change.
+pub fn label_name(key: &str, strategy: TranslationStrategy) -> Option<Cow<'_, str>> {
     if key.is_empty() {
         return None;
     }
-    if !strategy.escapes() {
-        return Some(key.to_string());
+    let valid = |k: &str| {
+        k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && !k.starts_with(|c: char| c.is_ascii_digit())
+            && (!k.starts_with('_') || k.starts_with("__"))
+    };
+    if !strategy.escapes() || valid(key) {
+        return Some(Cow::Borrowed(key));
     }
     let mut out: String = key
         .chars()
@@ -242,10 +250,10 @@ pub fn label_name(key: &str, strategy: TranslationStrategy) -> Option<String> {
     } else if out.starts_with('_') && !out.starts_with("__") {
         out.insert_str(0, "key");
     }
-    if out != key && out.bytes().all(|b| b == b'_') {
+    if out.bytes().all(|b| b == b'_') {
         return None;
     }
-    Some(out)
+    Some(Cow::Owned(out))
 }
 
 #[cfg(test)]
@@ -324,7 +332,7 @@ mod tests {
     /// Cases from otlptranslator's `label_namer_test.go`.
     #[test]
     fn label_names() {
-        let l = |s: &str| label_name(s, UnderscoreEscapingWithSuffixes);
+        let l = |s: &str| label_name(s, UnderscoreEscapingWithSuffixes).map(Cow::into_owned);
         assert_eq!(l("http.method").unwrap(), "http_method");
         assert_eq!(l("123invalid").unwrap(), "key_123invalid");
         assert_eq!(l("_private").unwrap(), "key_private");

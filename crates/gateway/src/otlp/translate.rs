@@ -15,10 +15,14 @@
 //! or unspecified temporality, an exponential scale below -4, a NaN counter value, a
 //! metric whose name translates to nothing.
 
-use std::collections::{BTreeMap, HashMap};
+mod output;
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use prost::Message as _;
 
+use self::output::{BucketSpan, Label, Labels, NativeHistogram, Output, PromExemplar};
 use super::model::{self, AnyValue, Data, Exemplar, KeyValue, NumberValue, Value};
 use super::names::{self, Kind, TranslationStrategy};
 
@@ -111,84 +115,12 @@ pub struct TooLarge {
     pub limit: usize,
 }
 
-// The remote-write 1.0 messages written (field numbers of prometheus/prompb).
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct WriteRequest {
-    #[prost(message, repeated, tag = "1")]
-    timeseries: Vec<TimeSeries>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct TimeSeries {
-    #[prost(message, repeated, tag = "1")]
-    labels: Vec<Label>,
-    #[prost(message, repeated, tag = "2")]
-    samples: Vec<Sample>,
-    #[prost(message, repeated, tag = "3")]
-    exemplars: Vec<PromExemplar>,
-    #[prost(message, repeated, tag = "4")]
-    histograms: Vec<NativeHistogram>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct Label {
-    #[prost(string, tag = "1")]
-    name: String,
-    #[prost(string, tag = "2")]
-    value: String,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct Sample {
-    #[prost(double, tag = "1")]
-    value: f64,
-    #[prost(int64, tag = "2")]
-    timestamp: i64,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct PromExemplar {
-    #[prost(message, repeated, tag = "1")]
-    labels: Vec<Label>,
-    #[prost(double, tag = "2")]
-    value: f64,
-    #[prost(int64, tag = "3")]
-    timestamp: i64,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct NativeHistogram {
-    #[prost(uint64, optional, tag = "1")]
-    count_int: Option<u64>,
-    #[prost(double, tag = "3")]
-    sum: f64,
-    #[prost(sint32, tag = "4")]
-    schema: i32,
-    #[prost(double, tag = "5")]
-    zero_threshold: f64,
-    #[prost(uint64, optional, tag = "6")]
-    zero_count_int: Option<u64>,
-    #[prost(message, repeated, tag = "8")]
-    negative_spans: Vec<BucketSpan>,
-    #[prost(sint64, repeated, tag = "9")]
-    negative_deltas: Vec<i64>,
-    #[prost(message, repeated, tag = "11")]
-    positive_spans: Vec<BucketSpan>,
-    #[prost(sint64, repeated, tag = "12")]
-    positive_deltas: Vec<i64>,
-    #[prost(int32, tag = "14")]
-    reset_hint: i32,
-    #[prost(int64, tag = "15")]
-    timestamp: i64,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct BucketSpan {
-    #[prost(sint32, tag = "1")]
-    offset: i32,
-    #[prost(uint32, tag = "2")]
-    length: u32,
+/// [`value_string`], borrowing strings.
+fn value_str(v: Option<&AnyValue>) -> Cow<'_, str> {
+    match v.and_then(|v| v.value.as_ref()) {
+        Some(Value::StringValue(s)) => Cow::Borrowed(s),
+        _ => Cow::Owned(value_string(v)),
+    }
 }
 
 /// `pcommon.Value.AsString`: strings as they are, numbers and bools in Go's text,
@@ -271,135 +203,83 @@ const SERVICE_NAMESPACE: &str = "service.namespace";
 const SERVICE_INSTANCE_ID: &str = "service.instance.id";
 
 /// What every series of one resource shares.
-struct ResourceLabels {
+struct ResourceLabels<'a> {
     /// Promoted attributes, added where a point attribute does not set the name.
-    promoted: Vec<(String, String)>,
+    promoted: Labels<'a>,
     /// `job` and `instance`, which override point attributes.
-    identity: Vec<(String, String)>,
+    identity: Labels<'a>,
 }
 
-impl ResourceLabels {
-    fn new(attrs: &[KeyValue], s: &Settings) -> Self {
-        let mut promoted = Vec::new();
+impl<'a> ResourceLabels<'a> {
+    fn new(attrs: &'a [KeyValue], s: &Settings) -> Self {
+        let mut promoted = Labels::new();
         for key in &s.promote {
             if let Some(kv) = attr(attrs, key)
                 && let Some(name) = names::label_name(key, s.strategy)
             {
-                promoted.push((name, value_string(kv.value.as_ref())));
+                promoted.push((Cow::Owned(name.into_owned()), value_str(kv.value.as_ref())));
             }
         }
-        let mut identity = Vec::new();
+        let mut identity = Labels::new();
         if let Some(name) = attr(attrs, SERVICE_NAME) {
-            let mut job = value_string(name.value.as_ref());
+            let mut job = value_str(name.value.as_ref());
             if let Some(ns) = attr(attrs, SERVICE_NAMESPACE) {
-                job = format!("{}/{job}", value_string(ns.value.as_ref()));
+                job = Cow::Owned(format!("{}/{job}", value_str(ns.value.as_ref())));
             }
-            identity.push(("job".to_string(), job));
+            identity.push((Cow::Borrowed("job"), job));
         }
         if let Some(id) = attr(attrs, SERVICE_INSTANCE_ID) {
-            identity.push(("instance".to_string(), value_string(id.value.as_ref())));
+            identity.push((Cow::Borrowed("instance"), value_str(id.value.as_ref())));
         }
         ResourceLabels { promoted, identity }
     }
 }
 
-/// `createAttributes`: the labels of a point without `__name__`.
-fn base_labels(
-    attrs: &[KeyValue],
-    resource: &ResourceLabels,
+/// `createAttributes`: the labels of a point without `__name__`, sorted by name, into
+/// `out` (reused from point to point).
+fn base_labels<'a>(
+    attrs: &'a [KeyValue],
+    resource: &ResourceLabels<'a>,
     ignore: &[&str],
     strategy: TranslationStrategy,
-) -> BTreeMap<String, String> {
-    let mut sorted: Vec<&KeyValue> = attrs
-        .iter()
-        .filter(|kv| !ignore.contains(&kv.key.as_str()))
-        .collect();
-    sorted.sort_by(|a, b| a.key.cmp(&b.key));
-    let mut l = BTreeMap::new();
-    for kv in sorted {
-        let Some(name) = names::label_name(&kv.key, strategy) else {
-            continue;
-        };
-        let value = value_string(kv.value.as_ref());
-        l.entry(name)
-            .and_modify(|v: &mut String| {
-                v.push(';');
-                v.push_str(&value);
-            })
-            .or_insert(value);
+    out: &mut Labels<'a>,
+) {
+    out.clear();
+    // Sorted by attribute key, so that keys which collide once sanitized merge in key
+    // order; OTLP senders mostly send keys sorted already.
+    let mut by_key: Vec<&'a KeyValue> = Vec::with_capacity(attrs.len());
+    by_key.extend(attrs.iter().filter(|kv| !ignore.contains(&kv.key.as_str())));
+    if !by_key.is_sorted_by(|a, b| a.key <= b.key) {
+        by_key.sort_by(|a, b| a.key.cmp(&b.key));
+    }
+    for kv in by_key {
+        if let Some(name) = names::label_name(&kv.key, strategy) {
+            out.push((name, value_str(kv.value.as_ref())));
+        }
+    }
+    // Stable: equal names stay in key order, then merge with `;`.
+    if !out.is_sorted_by(|a, b| a.0 < b.0) {
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.dedup_by(|later, kept| {
+            if later.0 != kept.0 {
+                return false;
+            }
+            let v = kept.1.to_mut();
+            v.push(';');
+            v.push_str(&later.1);
+            true
+        });
     }
     for (name, value) in &resource.promoted {
-        l.entry(name.clone()).or_insert_with(|| value.clone());
+        if let Err(at) = out.binary_search_by(|(n, _)| n.as_ref().cmp(name.as_ref())) {
+            out.insert(at, (name.clone(), value.clone()));
+        }
     }
     for (name, value) in &resource.identity {
-        l.insert(name.clone(), value.clone());
-    }
-    l
-}
-
-/// Series of the request being built, merged by label set as Prometheus does.
-struct Output {
-    series: Vec<TimeSeries>,
-    index: HashMap<BTreeMap<String, String>, usize>,
-    /// Bytes written so far, estimated from label and value sizes.
-    bytes: usize,
-    limit: usize,
-}
-
-impl Output {
-    fn series(
-        &mut self,
-        base: &BTreeMap<String, String>,
-        name: &str,
-        extra: Option<(&str, &str)>,
-    ) -> Result<&mut TimeSeries, TooLarge> {
-        let mut labels = base.clone();
-        if let Some((n, v)) = extra {
-            labels.insert(n.to_string(), v.to_string());
+        match out.binary_search_by(|(n, _)| n.as_ref().cmp(name.as_ref())) {
+            Ok(at) => out[at].1 = value.clone(),
+            Err(at) => out.insert(at, (name.clone(), value.clone())),
         }
-        labels.insert("__name__".to_string(), name.to_string());
-        let i = match self.index.get(&labels) {
-            Some(&i) => i,
-            None => {
-                self.charge(labels.iter().map(|(n, v)| n.len() + v.len() + 6).sum())?;
-                self.series.push(TimeSeries {
-                    labels: labels
-                        .iter()
-                        .map(|(name, value)| Label {
-                            name: name.clone(),
-                            value: value.clone(),
-                        })
-                        .collect(),
-                    ..Default::default()
-                });
-                self.index.insert(labels, self.series.len() - 1);
-                self.series.len() - 1
-            }
-        };
-        Ok(&mut self.series[i])
-    }
-
-    fn charge(&mut self, n: usize) -> Result<(), TooLarge> {
-        self.bytes += n;
-        if self.bytes > self.limit {
-            return Err(TooLarge { limit: self.limit });
-        }
-        Ok(())
-    }
-
-    fn sample(
-        &mut self,
-        base: &BTreeMap<String, String>,
-        name: &str,
-        extra: Option<(&str, &str)>,
-        value: f64,
-        timestamp: i64,
-    ) -> Result<(), TooLarge> {
-        self.charge(20)?;
-        self.series(base, name, extra)?
-            .samples
-            .push(Sample { value, timestamp });
-        Ok(())
     }
 }
 
@@ -550,39 +430,34 @@ pub fn translate(
     s: &Settings,
     limit: usize,
 ) -> Result<Translated, TooLarge> {
-    let mut out = Output {
-        series: Vec::new(),
-        index: HashMap::new(),
-        bytes: 0,
-        limit,
+    let mut run = Run {
+        out: Output::new(limit),
+        t: Translated::default(),
+        labels: Labels::new(),
+        span: None,
     };
-    let mut t = Translated::default();
     for rm in &req.resource_metrics {
         let attrs = rm.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
         let resource = ResourceLabels::new(attrs, s);
-        let mut span: Option<(i64, i64)> = None;
+        run.span = None;
         for metric in rm.scope_metrics.iter().flat_map(|sm| &sm.metrics) {
-            translate_metric(metric, &resource, s, &mut out, &mut t, &mut span)?;
+            translate_metric(metric, &resource, s, &mut run)?;
         }
-        if let Some((first, last)) = span {
-            target_info(attrs, &resource, s.strategy, first, last, &mut out)?;
+        if let Some(span) = run.span {
+            target_info(attrs, &resource, s.strategy, span, &mut run.out)?;
         }
     }
-    out.charge(16)?;
-    t.body = WriteRequest {
-        timeseries: out.series,
-    }
-    .encode_to_vec();
+    let Run { out, mut t, .. } = run;
+    t.body = out.finish();
     Ok(t)
 }
 
 /// `addResourceTargetInfo`.
-fn target_info(
-    attrs: &[KeyValue],
-    resource: &ResourceLabels,
+fn target_info<'a>(
+    attrs: &'a [KeyValue],
+    resource: &ResourceLabels<'a>,
     strategy: TranslationStrategy,
-    first: i64,
-    last: i64,
+    (first, last): (i64, i64),
     out: &mut Output,
 ) -> Result<(), TooLarge> {
     let identifying = [SERVICE_NAMESPACE, SERVICE_NAME, SERVICE_INSTANCE_ID];
@@ -596,10 +471,11 @@ fn target_info(
         return Ok(());
     }
     let only_identity = ResourceLabels {
-        promoted: Vec::new(),
+        promoted: Labels::new(),
         identity: resource.identity.clone(),
     };
-    let base = base_labels(attrs, &only_identity, &identifying, strategy);
+    let mut base = Labels::new();
+    base_labels(attrs, &only_identity, &identifying, strategy, &mut base);
     let mut at = first;
     while at < last {
         out.sample(&base, "target_info", None, 1.0, at)?;
@@ -609,15 +485,19 @@ fn target_info(
     Ok(())
 }
 
-struct PointCtx<'a> {
-    resource: &'a ResourceLabels,
+/// One metric: its names, and what its points share.
+struct PointCtx<'a, 'r> {
+    resource: &'r ResourceLabels<'a>,
     strategy: TranslationStrategy,
-    name: &'a str,
+    name: &'r str,
+    sum: String,
+    count: String,
+    bucket: String,
 }
 
-impl PointCtx<'_> {
-    fn base(&self, attrs: &[KeyValue]) -> BTreeMap<String, String> {
-        base_labels(attrs, self.resource, &[], self.strategy)
+impl<'a> PointCtx<'a, '_> {
+    fn base(&self, attrs: &'a [KeyValue], out: &mut Labels<'a>) {
+        base_labels(attrs, self.resource, &[], self.strategy, out);
     }
 }
 
@@ -640,13 +520,28 @@ fn temporality_refusal(temporality: i32) -> Option<Refusal> {
     }
 }
 
-fn translate_metric(
-    metric: &model::Metric,
-    resource: &ResourceLabels,
+/// What the translation of one request carries from metric to metric.
+struct Run<'a> {
+    out: Output,
+    t: Translated,
+    /// The labels of the point at hand, reused.
+    labels: Labels<'a>,
+    /// The first and last timestamp of the resource at hand, for `target_info`.
+    span: Option<(i64, i64)>,
+}
+
+impl Run<'_> {
+    fn seen(&mut self, ns: u64) {
+        let at = ms(ns);
+        self.span = Some(self.span.map_or((at, at), |(a, b)| (a.min(at), b.max(at))));
+    }
+}
+
+fn translate_metric<'a>(
+    metric: &'a model::Metric,
+    resource: &ResourceLabels<'a>,
     s: &Settings,
-    out: &mut Output,
-    t: &mut Translated,
-    span: &mut Option<(i64, i64)>,
+    run: &mut Run<'a>,
 ) -> Result<(), TooLarge> {
     let Some(data) = &metric.data else {
         return Ok(());
@@ -675,133 +570,123 @@ fn translate_metric(
         Data::Summary(m) => (m.data_points.len(), Kind::Other, None),
     };
     let points = points as u64;
-    t.points += points;
+    run.t.points += points;
     if let Some(why) = temporality.and_then(temporality_refusal) {
-        refuse(t, why, &metric.name, points);
+        refuse(&mut run.t, why, &metric.name, points);
         return Ok(());
     }
     let Some(name) = names::metric_name(&metric.name, &metric.unit, kind, s.strategy) else {
-        refuse(t, Refusal::InvalidMetric, &metric.name, points);
+        refuse(&mut run.t, Refusal::InvalidMetric, &metric.name, points);
         return Ok(());
+    };
+    let (sum, count, bucket) = match data {
+        Data::Histogram(_) | Data::Summary(_) => (
+            format!("{name}_sum"),
+            format!("{name}_count"),
+            format!("{name}_bucket"),
+        ),
+        _ => Default::default(),
     };
     let cx = PointCtx {
         resource,
         strategy: s.strategy,
         name: &name,
-    };
-    let mut seen = |ns: u64| {
-        let at = ms(ns);
-        *span = Some(span.map_or((at, at), |(a, b)| (a.min(at), b.max(at))));
+        sum,
+        count,
+        bucket,
     };
     match data {
         Data::Gauge(g) => {
             for p in &g.data_points {
-                seen(p.time_unix_nano);
-                number_point(&cx, p, false, out, t)?;
+                run.seen(p.time_unix_nano);
+                number_point(&cx, p, false, run)?;
             }
         }
         Data::Sum(m) => {
             for p in &m.data_points {
-                seen(p.time_unix_nano);
-                number_point(&cx, p, m.is_monotonic, out, t)?;
+                run.seen(p.time_unix_nano);
+                number_point(&cx, p, m.is_monotonic, run)?;
             }
         }
         Data::Histogram(h) => {
             for p in &h.data_points {
-                seen(p.time_unix_nano);
-                histogram_point(&cx, p, out, t)?;
+                run.seen(p.time_unix_nano);
+                histogram_point(&cx, p, run)?;
             }
         }
         Data::ExponentialHistogram(h) => {
             for p in &h.data_points {
-                seen(p.time_unix_nano);
-                exponential_point(&cx, p, out, t)?;
+                run.seen(p.time_unix_nano);
+                exponential_point(&cx, p, run)?;
             }
         }
         Data::Summary(m) => {
             for p in &m.data_points {
-                seen(p.time_unix_nano);
-                summary_point(&cx, p, out, t)?;
+                run.seen(p.time_unix_nano);
+                summary_point(&cx, p, run)?;
             }
         }
     }
     Ok(())
 }
 
-fn number_point(
-    cx: &PointCtx<'_>,
-    p: &model::NumberDataPoint,
+fn number_point<'a>(
+    cx: &PointCtx<'a, '_>,
+    p: &'a model::NumberDataPoint,
     counter: bool,
-    out: &mut Output,
-    t: &mut Translated,
+    run: &mut Run<'a>,
 ) -> Result<(), TooLarge> {
     let stale = is_stale(p.flags);
     let value = p.value.map_or(0.0, NumberValue::as_f64);
     if counter && !stale && value.is_nan() {
-        refuse(t, Refusal::NanCount, cx.name, 1);
+        refuse(&mut run.t, Refusal::NanCount, cx.name, 1);
         return Ok(());
     }
-    t.stale += u64::from(stale);
-    let base = cx.base(&p.attributes);
-    out.sample(
-        &base,
-        cx.name,
-        None,
-        stale_or(stale, value),
-        ms(p.time_unix_nano),
-    )?;
-    let ex = exemplars(&p.exemplars);
-    if !ex.is_empty() {
+    run.t.stale += u64::from(stale);
+    cx.base(&p.attributes, &mut run.labels);
+    let at = ms(p.time_unix_nano);
+    let (labels, out) = (&run.labels, &mut run.out);
+    out.sample(labels, cx.name, None, stale_or(stale, value), at)?;
+    if !p.exemplars.is_empty() {
+        let ex = exemplars(&p.exemplars);
         out.charge(ex.len() * 64)?;
-        out.series(&base, cx.name, None)?.exemplars.extend(ex);
+        out.series(labels, cx.name, None)?.exemplars.extend(ex);
     }
     Ok(())
 }
 
-fn histogram_point(
-    cx: &PointCtx<'_>,
-    p: &model::HistogramDataPoint,
-    out: &mut Output,
-    t: &mut Translated,
+fn histogram_point<'a>(
+    cx: &PointCtx<'a, '_>,
+    p: &'a model::HistogramDataPoint,
+    run: &mut Run<'a>,
 ) -> Result<(), TooLarge> {
     let stale = is_stale(p.flags);
-    t.stale += u64::from(stale);
+    run.t.stale += u64::from(stale);
     let at = ms(p.time_unix_nano);
-    let base = cx.base(&p.attributes);
+    cx.base(&p.attributes, &mut run.labels);
+    let (base, out) = (&run.labels, &mut run.out);
     if let Some(sum) = p.sum {
-        out.sample(
-            &base,
-            &format!("{}_sum", cx.name),
-            None,
-            stale_or(stale, sum),
-            at,
-        )?;
+        out.sample(base, &cx.sum, None, stale_or(stale, sum), at)?;
     }
     let count = stale_or(stale, p.count as f64);
-    out.sample(&base, &format!("{}_count", cx.name), None, count, at)?;
-    let bucket_name = format!("{}_bucket", cx.name);
+    out.sample(base, &cx.count, None, count, at)?;
     let mut cumulative = 0u64;
     let mut bounds = Vec::with_capacity(p.explicit_bounds.len() + 1);
     for (&le, &c) in p.explicit_bounds.iter().zip(&p.bucket_counts) {
         cumulative = cumulative.saturating_add(c);
         let le_str = bound(le);
-        out.sample(
-            &base,
-            &bucket_name,
-            Some(("le", &le_str)),
-            stale_or(stale, cumulative as f64),
-            at,
-        )?;
+        let value = stale_or(stale, cumulative as f64);
+        out.sample(base, &cx.bucket, Some(("le", &le_str)), value, at)?;
         bounds.push((le, le_str));
     }
-    out.sample(&base, &bucket_name, Some(("le", "+Inf")), count, at)?;
+    out.sample(base, &cx.bucket, Some(("le", "+Inf")), count, at)?;
     bounds.push((f64::INFINITY, "+Inf".to_string()));
     // Each exemplar goes to the first bucket whose bound holds its value.
     bounds.sort_by(|a, b| a.0.total_cmp(&b.0));
     for e in exemplars(&p.exemplars) {
         if let Some((_, le)) = bounds.iter().find(|(b, _)| e.value <= *b) {
             out.charge(64)?;
-            out.series(&base, &bucket_name, Some(("le", le)))?
+            out.series(base, &cx.bucket, Some(("le", le)))?
                 .exemplars
                 .push(e);
         }
@@ -809,14 +694,13 @@ fn histogram_point(
     Ok(())
 }
 
-fn exponential_point(
-    cx: &PointCtx<'_>,
-    p: &model::ExponentialHistogramDataPoint,
-    out: &mut Output,
-    t: &mut Translated,
+fn exponential_point<'a>(
+    cx: &PointCtx<'a, '_>,
+    p: &'a model::ExponentialHistogramDataPoint,
+    run: &mut Run<'a>,
 ) -> Result<(), TooLarge> {
     if p.scale < -4 {
-        refuse(t, Refusal::InvalidScale, cx.name, 1);
+        refuse(&mut run.t, Refusal::InvalidScale, cx.name, 1);
         return Ok(());
     }
     let (schema, scale_down) = if p.scale > 8 {
@@ -832,7 +716,7 @@ fn exponential_point(
     let (positive_spans, positive_deltas) = layout(&p.positive);
     let (negative_spans, negative_deltas) = layout(&p.negative);
     let stale = is_stale(p.flags);
-    t.stale += u64::from(stale);
+    run.t.stale += u64::from(stale);
     let (count_int, sum) = if stale {
         (STALE_NAN, f64::from_bits(STALE_NAN))
     } else {
@@ -851,37 +735,31 @@ fn exponential_point(
         reset_hint: 0,
         timestamp: ms(p.time_unix_nano),
     };
-    out.charge(h.encoded_len())?;
-    let base = cx.base(&p.attributes);
-    let series = out.series(&base, cx.name, None)?;
+    run.out.charge(h.encoded_len())?;
+    cx.base(&p.attributes, &mut run.labels);
+    let series = run.out.series(&run.labels, cx.name, None)?;
     series.histograms.push(h);
     series.exemplars.extend(exemplars(&p.exemplars));
     Ok(())
 }
 
-fn summary_point(
-    cx: &PointCtx<'_>,
-    p: &model::SummaryDataPoint,
-    out: &mut Output,
-    t: &mut Translated,
+fn summary_point<'a>(
+    cx: &PointCtx<'a, '_>,
+    p: &'a model::SummaryDataPoint,
+    run: &mut Run<'a>,
 ) -> Result<(), TooLarge> {
     let stale = is_stale(p.flags);
-    t.stale += u64::from(stale);
+    run.t.stale += u64::from(stale);
     let at = ms(p.time_unix_nano);
-    let base = cx.base(&p.attributes);
-    out.sample(
-        &base,
-        &format!("{}_sum", cx.name),
-        None,
-        stale_or(stale, p.sum),
-        at,
-    )?;
+    cx.base(&p.attributes, &mut run.labels);
+    let (base, out) = (&run.labels, &mut run.out);
+    out.sample(base, &cx.sum, None, stale_or(stale, p.sum), at)?;
     let count = stale_or(stale, p.count as f64);
-    out.sample(&base, &format!("{}_count", cx.name), None, count, at)?;
+    out.sample(base, &cx.count, None, count, at)?;
     for q in &p.quantile_values {
         let quantile = bound(q.quantile);
         let value = stale_or(stale, q.value);
-        out.sample(&base, cx.name, Some(("quantile", &quantile)), value, at)?;
+        out.sample(base, cx.name, Some(("quantile", &quantile)), value, at)?;
     }
     Ok(())
 }
