@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use prost::Message;
-use rwgate_gateway::otlp::model as otlp;
+use rwgate_proto::otlp;
 use rwgate_proto::{prometheus as v1, v2};
 use serde::Deserialize;
 
@@ -429,9 +429,11 @@ mod tests {
         };
         let ids: Vec<usize> = (0..300).collect();
         let v1 = decode_v1(&v1_body(&base, &ids, BASE_TS));
-        let otlp = otlp_body(&base, &ids, BASE_TS);
+        let raw = otlp_body(&base, &ids, BASE_TS).encode_to_vec();
+        let parsed = rwgate_gateway::otlp::parse(rwgate_gateway::otlp::Encoding::Protobuf, &raw)
+            .expect("parses");
         let translated = rwgate_gateway::otlp::translate(
-            &otlp,
+            &parsed,
             &rwgate_gateway::otlp::Settings::default(),
             64 << 20,
         )

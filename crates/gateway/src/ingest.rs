@@ -461,7 +461,6 @@ impl App {
         let mut held = self.reserve_bytes(body.len() * (4 + self.cfg.replication_factor))?;
         self.update_inflight_gauges();
         let request = otlp::parse(encoding, &body)?;
-        drop(body);
         let settings = self
             .runtime
             .load()
@@ -470,6 +469,7 @@ impl App {
         let translated = otlp::translate(&request, &settings, limit)
             .map_err(|e| otlp::OtlpError::TranslatedTooLarge { limit: e.limit })?;
         drop(request);
+        drop(body);
         for (why, &points) in &translated.refused {
             self.stats.refused(request_label, why.id(), points);
             events::SamplesDiscarded {

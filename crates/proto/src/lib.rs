@@ -1,4 +1,4 @@
-//! Prost types for the remote-write protobufs, for tests, fixtures, the demo and the
+//! Prost types for the remote-write and OTLP metrics protobufs, for tests, fixtures, the demo and the
 //! load generator: the production crates walk the wire format by hand (`rwgate-wire`)
 //! and never depend on this one.
 //!
@@ -9,6 +9,12 @@
 #[allow(missing_docs, clippy::all)]
 pub mod prometheus {
     include!("prometheus.rs");
+}
+
+/// OTLP metrics export (`opentelemetry.proto.collector.metrics.v1` and the messages it
+/// uses), the fields rwgate reads; written by hand with prost's derives.
+pub mod otlp {
+    include!("otlp.rs");
 }
 
 /// Remote write 2.0 (`package io.prometheus.write.v2`).

@@ -12,7 +12,7 @@ use std::io::Write as _;
 use common::Harness;
 use prost::Message as _;
 use rwgate_gateway::config::LabelPolicy;
-use rwgate_gateway::otlp::model::*;
+use rwgate_proto::otlp::*;
 
 fn kv(key: &str, value: &str) -> KeyValue {
     KeyValue {

@@ -3,13 +3,15 @@
 //! `"NaN"` / `"Infinity"` / `"-Infinity"`, trace and span ids as hex (not base64),
 //! other bytes as base64. `null` is the field's default.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
 use super::model::{
-    AnyValue, ArrayValue, Data, Exemplar, ExemplarValue, ExponentialHistogram, Gauge, Histogram,
-    KeyValue, KeyValueList, Metric, NumberDataPoint, NumberValue, Sum, Summary, Value,
+    AnyValue, Data, Exemplar, ExponentialHistogram, Gauge, Histogram, KeyValue, Metric,
+    NumberDataPoint, NumberValue, Sum, Summary, Value,
 };
 
 #[derive(Deserialize)]
@@ -143,18 +145,18 @@ fn opt_base64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Err
 /// `Metric` in OTLP/JSON.
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
-pub(super) struct MetricJson {
-    name: String,
-    unit: String,
-    gauge: Option<Gauge>,
-    sum: Option<Sum>,
-    histogram: Option<Histogram>,
-    exponential_histogram: Option<ExponentialHistogram>,
-    summary: Option<Summary>,
+pub(super) struct MetricJson<'a> {
+    name: Cow<'a, str>,
+    unit: Cow<'a, str>,
+    gauge: Option<Gauge<'a>>,
+    sum: Option<Sum<'a>>,
+    histogram: Option<Histogram<'a>>,
+    exponential_histogram: Option<ExponentialHistogram<'a>>,
+    summary: Option<Summary<'a>>,
 }
 
-impl From<MetricJson> for Metric {
-    fn from(m: MetricJson) -> Metric {
+impl<'a> From<MetricJson<'a>> for Metric<'a> {
+    fn from(m: MetricJson<'a>) -> Metric<'a> {
         let data = (m.gauge.map(Data::Gauge))
             .or(m.sum.map(Data::Sum))
             .or(m.histogram.map(Data::Histogram))
@@ -168,27 +170,31 @@ impl From<MetricJson> for Metric {
     }
 }
 
+fn number(as_double: Option<f64>, as_int: Option<i64>) -> Option<NumberValue> {
+    (as_double.map(NumberValue::AsDouble)).or(as_int.map(NumberValue::AsInt))
+}
+
 /// `NumberDataPoint` in OTLP/JSON.
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
-pub(super) struct NumberDataPointJson {
-    attributes: Vec<KeyValue>,
+pub(super) struct NumberDataPointJson<'a> {
+    attributes: Vec<KeyValue<'a>>,
     #[serde(deserialize_with = "u64")]
     time_unix_nano: u64,
     #[serde(deserialize_with = "opt_f64")]
     as_double: Option<f64>,
     #[serde(deserialize_with = "opt_i64")]
     as_int: Option<i64>,
-    exemplars: Vec<Exemplar>,
+    exemplars: Vec<Exemplar<'a>>,
     flags: u32,
 }
 
-impl From<NumberDataPointJson> for NumberDataPoint {
-    fn from(p: NumberDataPointJson) -> NumberDataPoint {
+impl<'a> From<NumberDataPointJson<'a>> for NumberDataPoint<'a> {
+    fn from(p: NumberDataPointJson<'a>) -> NumberDataPoint<'a> {
         NumberDataPoint {
             attributes: p.attributes,
             time_unix_nano: p.time_unix_nano,
-            value: (p.as_double.map(NumberValue::AsDouble)).or(p.as_int.map(NumberValue::AsInt)),
+            value: number(p.as_double, p.as_int),
             exemplars: p.exemplars,
             flags: p.flags,
         }
@@ -198,8 +204,8 @@ impl From<NumberDataPointJson> for NumberDataPoint {
 /// `Exemplar` in OTLP/JSON.
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
-pub(super) struct ExemplarJson {
-    filtered_attributes: Vec<KeyValue>,
+pub(super) struct ExemplarJson<'a> {
+    filtered_attributes: Vec<KeyValue<'a>>,
     #[serde(deserialize_with = "u64")]
     time_unix_nano: u64,
     #[serde(deserialize_with = "opt_f64")]
@@ -212,44 +218,57 @@ pub(super) struct ExemplarJson {
     trace_id: Vec<u8>,
 }
 
-impl From<ExemplarJson> for Exemplar {
-    fn from(e: ExemplarJson) -> Exemplar {
+impl<'a> From<ExemplarJson<'a>> for Exemplar<'a> {
+    fn from(e: ExemplarJson<'a>) -> Exemplar<'a> {
         Exemplar {
             filtered_attributes: e.filtered_attributes,
             time_unix_nano: e.time_unix_nano,
-            value: (e.as_double.map(ExemplarValue::AsDouble))
-                .or(e.as_int.map(ExemplarValue::AsInt)),
-            span_id: e.span_id,
-            trace_id: e.trace_id,
+            value: number(e.as_double, e.as_int),
+            span_id: Cow::Owned(e.span_id),
+            trace_id: Cow::Owned(e.trace_id),
         }
     }
+}
+
+/// `ArrayValue` in OTLP/JSON.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct ArrayJson<'a> {
+    values: Vec<AnyValue<'a>>,
+}
+
+/// `KeyValueList` in OTLP/JSON.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct KvlistJson<'a> {
+    values: Vec<KeyValue<'a>>,
 }
 
 /// `AnyValue` in OTLP/JSON.
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
-pub(super) struct AnyValueJson {
-    string_value: Option<String>,
+pub(super) struct AnyValueJson<'a> {
+    string_value: Option<Cow<'a, str>>,
     bool_value: Option<bool>,
     #[serde(deserialize_with = "opt_i64")]
     int_value: Option<i64>,
     #[serde(deserialize_with = "opt_f64")]
     double_value: Option<f64>,
-    array_value: Option<ArrayValue>,
-    kvlist_value: Option<KeyValueList>,
+    array_value: Option<ArrayJson<'a>>,
+    kvlist_value: Option<KvlistJson<'a>>,
     #[serde(deserialize_with = "opt_base64")]
     bytes_value: Option<Vec<u8>>,
 }
 
-impl From<AnyValueJson> for AnyValue {
-    fn from(v: AnyValueJson) -> AnyValue {
+impl<'a> From<AnyValueJson<'a>> for AnyValue<'a> {
+    fn from(v: AnyValueJson<'a>) -> AnyValue<'a> {
         let value = (v.string_value.map(Value::StringValue))
             .or(v.bool_value.map(Value::BoolValue))
             .or(v.int_value.map(Value::IntValue))
             .or(v.double_value.map(Value::DoubleValue))
-            .or(v.array_value.map(Value::ArrayValue))
-            .or(v.kvlist_value.map(Value::KvlistValue))
-            .or(v.bytes_value.map(Value::BytesValue));
+            .or(v.array_value.map(|a| Value::ArrayValue(a.values)))
+            .or(v.kvlist_value.map(|m| Value::KvlistValue(m.values)))
+            .or(v.bytes_value.map(|b| Value::BytesValue(Cow::Owned(b))));
         AnyValue { value }
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod model;
 pub mod names;
+pub mod pb;
 pub mod translate;
 
 mod json;
@@ -186,18 +187,16 @@ pub fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, OtlpError> {
     }
 }
 
-/// Parses an uncompressed body.
+/// Parses an uncompressed body; protobuf strings borrow from it.
 pub fn parse(
     encoding: Encoding,
     body: &[u8],
-) -> Result<model::ExportMetricsServiceRequest, OtlpError> {
+) -> Result<model::ExportMetricsServiceRequest<'_>, OtlpError> {
     match encoding {
-        Encoding::Protobuf => {
-            model::ExportMetricsServiceRequest::decode(body).map_err(|e| OtlpError::Malformed {
-                encoding: "protobuf",
-                detail: printable(e.to_string().as_bytes()),
-            })
-        }
+        Encoding::Protobuf => pb::decode(body).map_err(|e| OtlpError::Malformed {
+            encoding: "protobuf",
+            detail: printable(e.to_string().as_bytes()),
+        }),
         Encoding::Json => serde_json::from_slice(body).map_err(|e| OtlpError::Malformed {
             encoding: "json",
             detail: printable(e.to_string().as_bytes()),
@@ -216,12 +215,12 @@ pub fn respond(
     retry_after: Option<u32>,
 ) -> Response {
     let body = if status == StatusCode::OK {
-        let partial = (rejected > 0).then(|| model::ExportMetricsPartialSuccess {
+        let partial = (rejected > 0).then(|| ExportMetricsPartialSuccess {
             rejected_data_points: i64::try_from(rejected).unwrap_or(i64::MAX),
             error_message: message.to_string(),
         });
         match encoding {
-            Encoding::Protobuf => model::ExportMetricsServiceResponse {
+            Encoding::Protobuf => ExportMetricsServiceResponse {
                 partial_success: partial,
             }
             .encode_to_vec(),
@@ -239,7 +238,7 @@ pub fn respond(
     } else {
         let code = grpc_code(status);
         match encoding {
-            Encoding::Protobuf => model::Status {
+            Encoding::Protobuf => Status {
                 code,
                 message: message.to_string(),
             }
@@ -259,6 +258,31 @@ pub fn respond(
         h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     resp
+}
+
+/// `ExportMetricsServiceResponse`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ExportMetricsServiceResponse {
+    #[prost(message, optional, tag = "1")]
+    partial_success: Option<ExportMetricsPartialSuccess>,
+}
+
+/// `ExportMetricsPartialSuccess`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ExportMetricsPartialSuccess {
+    #[prost(int64, tag = "1")]
+    rejected_data_points: i64,
+    #[prost(string, tag = "2")]
+    error_message: String,
+}
+
+/// `google.rpc.Status`, the body of OTLP/HTTP error responses.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Status {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
 }
 
 /// The gRPC code of the `google.rpc.Status` for an HTTP status (the gRPC-HTTP mapping).

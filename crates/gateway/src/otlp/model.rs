@@ -1,118 +1,75 @@
-//! The OTLP metrics messages rwgate reads (opentelemetry-proto
-//! `collector/metrics/v1`, `metrics/v1`, `common/v1`, `resource/v1`), decoded from
-//! protobuf by prost and from OTLP/JSON by serde.
+//! The OTLP metrics request rwgate reads (opentelemetry-proto `collector/metrics/v1`,
+//! `metrics/v1`, `common/v1`, `resource/v1`), with the fields the translation uses.
 //!
-//! Only the fields the translation uses are declared: protobuf skips unknown fields and
-//! OTLP/JSON receivers must ignore unknown keys, so both decoders do. JSON follows the
-//! OTLP/JSON rules: lowerCamelCase keys, 64-bit integers as numbers or strings, trace
-//! and span ids in hex, enums as integers.
+//! Strings and bytes borrow from the request body where they can: the protobuf decoder
+//! ([`super::pb`]) borrows every one, OTLP/JSON (serde, [`super::json`]) owns them.
+//! Unknown fields and keys are skipped, as protobuf and the OTLP/JSON rules ask.
+
+use std::borrow::Cow;
 
 use serde::Deserialize;
 
 use super::json;
 
 /// `ExportMetricsServiceRequest`.
-#[derive(Clone, PartialEq, prost::Message, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct ExportMetricsServiceRequest {
+pub struct ExportMetricsServiceRequest<'a> {
     /// One entry per resource (process, pod, ...).
-    #[prost(message, repeated, tag = "1")]
-    pub resource_metrics: Vec<ResourceMetrics>,
-}
-
-/// `ExportMetricsServiceResponse`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct ExportMetricsServiceResponse {
-    /// Set when some data points were refused.
-    #[prost(message, optional, tag = "1")]
-    pub partial_success: Option<ExportMetricsPartialSuccess>,
-}
-
-/// `ExportMetricsPartialSuccess`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct ExportMetricsPartialSuccess {
-    /// Data points refused.
-    #[prost(int64, tag = "1")]
-    pub rejected_data_points: i64,
-    /// Why, for a human.
-    #[prost(string, tag = "2")]
-    pub error_message: String,
-}
-
-/// `google.rpc.Status`, the body of OTLP/HTTP error responses.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Status {
-    /// A gRPC status code.
-    #[prost(int32, tag = "1")]
-    pub code: i32,
-    /// The error, for a human.
-    #[prost(string, tag = "2")]
-    pub message: String,
+    pub resource_metrics: Vec<ResourceMetrics<'a>>,
 }
 
 /// `ResourceMetrics`.
-#[derive(Clone, PartialEq, prost::Message, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct ResourceMetrics {
+pub struct ResourceMetrics<'a> {
     /// The resource; absent means no attributes.
-    #[prost(message, optional, tag = "1")]
-    pub resource: Option<Resource>,
+    pub resource: Option<Resource<'a>>,
     /// Metrics per instrumentation scope.
-    #[prost(message, repeated, tag = "2")]
-    pub scope_metrics: Vec<ScopeMetrics>,
+    pub scope_metrics: Vec<ScopeMetrics<'a>>,
 }
 
 /// `Resource`.
-#[derive(Clone, PartialEq, prost::Message, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Resource {
+pub struct Resource<'a> {
     /// Resource attributes (`service.name`, `k8s.pod.name`, ...).
-    #[prost(message, repeated, tag = "1")]
-    pub attributes: Vec<KeyValue>,
+    pub attributes: Vec<KeyValue<'a>>,
 }
 
 /// `ScopeMetrics`.
-#[derive(Clone, PartialEq, prost::Message, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct ScopeMetrics {
+pub struct ScopeMetrics<'a> {
     /// The metrics.
-    #[prost(message, repeated, tag = "2")]
-    pub metrics: Vec<Metric>,
+    pub metrics: Vec<Metric<'a>>,
 }
 
 /// `Metric`.
-#[derive(Clone, PartialEq, prost::Message, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(from = "json::MetricJson")]
-pub struct Metric {
+pub struct Metric<'a> {
     /// Name, e.g. `http.server.request.duration`.
-    #[prost(string, tag = "1")]
-    pub name: String,
+    pub name: Cow<'a, str>,
     /// UCUM unit, e.g. `s`, `By`, `1`, `{request}`.
-    #[prost(string, tag = "3")]
-    pub unit: String,
+    pub unit: Cow<'a, str>,
     /// The points, by kind.
-    #[prost(oneof = "Data", tags = "5, 7, 9, 10, 11")]
-    pub data: Option<Data>,
+    pub data: Option<Data<'a>>,
 }
 
 /// `Metric.data`.
-#[derive(Clone, PartialEq, prost::Oneof)]
-pub enum Data {
+#[derive(Debug, Clone, PartialEq)]
+pub enum Data<'a> {
     /// Gauge.
-    #[prost(message, tag = "5")]
-    Gauge(Gauge),
+    Gauge(Gauge<'a>),
     /// Sum.
-    #[prost(message, tag = "7")]
-    Sum(Sum),
+    Sum(Sum<'a>),
     /// Explicit-bucket histogram.
-    #[prost(message, tag = "9")]
-    Histogram(Histogram),
+    Histogram(Histogram<'a>),
     /// Exponential histogram.
-    #[prost(message, tag = "10")]
-    ExponentialHistogram(ExponentialHistogram),
+    ExponentialHistogram(ExponentialHistogram<'a>),
     /// Summary.
-    #[prost(message, tag = "11")]
-    Summary(Summary),
+    Summary(Summary<'a>),
 }
 
 /// `AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA`.
@@ -123,91 +80,75 @@ pub const CUMULATIVE: i32 = 2;
 pub const NO_RECORDED_VALUE: u32 = 1;
 
 /// `Gauge`.
-#[derive(Clone, PartialEq, prost::Message, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Gauge {
+pub struct Gauge<'a> {
     /// Points.
-    #[prost(message, repeated, tag = "1")]
-    pub data_points: Vec<NumberDataPoint>,
+    pub data_points: Vec<NumberDataPoint<'a>>,
 }
 
 /// `Sum`.
-#[derive(Clone, PartialEq, prost::Message, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Sum {
+pub struct Sum<'a> {
     /// Points.
-    #[prost(message, repeated, tag = "1")]
-    pub data_points: Vec<NumberDataPoint>,
+    pub data_points: Vec<NumberDataPoint<'a>>,
     /// [`DELTA`] or [`CUMULATIVE`].
-    #[prost(int32, tag = "2")]
     pub aggregation_temporality: i32,
     /// A monotonic cumulative sum is a counter.
-    #[prost(bool, tag = "3")]
     pub is_monotonic: bool,
 }
 
 /// `Histogram`.
-#[derive(Clone, PartialEq, prost::Message, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Histogram {
+pub struct Histogram<'a> {
     /// Points.
-    #[prost(message, repeated, tag = "1")]
-    pub data_points: Vec<HistogramDataPoint>,
+    pub data_points: Vec<HistogramDataPoint<'a>>,
     /// [`DELTA`] or [`CUMULATIVE`].
-    #[prost(int32, tag = "2")]
     pub aggregation_temporality: i32,
 }
 
 /// `ExponentialHistogram`.
-#[derive(Clone, PartialEq, prost::Message, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct ExponentialHistogram {
+pub struct ExponentialHistogram<'a> {
     /// Points.
-    #[prost(message, repeated, tag = "1")]
-    pub data_points: Vec<ExponentialHistogramDataPoint>,
+    pub data_points: Vec<ExponentialHistogramDataPoint<'a>>,
     /// [`DELTA`] or [`CUMULATIVE`].
-    #[prost(int32, tag = "2")]
     pub aggregation_temporality: i32,
 }
 
 /// `Summary`.
-#[derive(Clone, PartialEq, prost::Message, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Summary {
+pub struct Summary<'a> {
     /// Points.
-    #[prost(message, repeated, tag = "1")]
-    pub data_points: Vec<SummaryDataPoint>,
+    pub data_points: Vec<SummaryDataPoint<'a>>,
 }
 
 /// `NumberDataPoint`.
-#[derive(Clone, PartialEq, prost::Message, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(from = "json::NumberDataPointJson")]
-pub struct NumberDataPoint {
+pub struct NumberDataPoint<'a> {
     /// Point attributes.
-    #[prost(message, repeated, tag = "7")]
-    pub attributes: Vec<KeyValue>,
+    pub attributes: Vec<KeyValue<'a>>,
     /// Unix nanoseconds.
-    #[prost(fixed64, tag = "3")]
     pub time_unix_nano: u64,
     /// The value.
-    #[prost(oneof = "NumberValue", tags = "4, 6")]
     pub value: Option<NumberValue>,
     /// Exemplars.
-    #[prost(message, repeated, tag = "5")]
-    pub exemplars: Vec<Exemplar>,
+    pub exemplars: Vec<Exemplar<'a>>,
     /// [`NO_RECORDED_VALUE`] and reserved bits.
-    #[prost(uint32, tag = "8")]
     pub flags: u32,
 }
 
-/// `NumberDataPoint.value`.
-#[derive(Clone, Copy, PartialEq, prost::Oneof)]
+/// `NumberDataPoint.value` and `Exemplar.value`.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum NumberValue {
     /// A double.
-    #[prost(double, tag = "4")]
     AsDouble(f64),
     /// An integer.
-    #[prost(sfixed64, tag = "6")]
     AsInt(i64),
 }
 
@@ -222,227 +163,155 @@ impl NumberValue {
 }
 
 /// `HistogramDataPoint`.
-#[derive(Clone, PartialEq, prost::Message, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct HistogramDataPoint {
+pub struct HistogramDataPoint<'a> {
     /// Point attributes.
-    #[prost(message, repeated, tag = "9")]
-    pub attributes: Vec<KeyValue>,
+    pub attributes: Vec<KeyValue<'a>>,
     /// Unix nanoseconds.
-    #[prost(fixed64, tag = "3")]
     #[serde(deserialize_with = "json::u64")]
     pub time_unix_nano: u64,
     /// Observations.
-    #[prost(fixed64, tag = "4")]
     #[serde(deserialize_with = "json::u64")]
     pub count: u64,
     /// Sum of observations, when recorded.
-    #[prost(double, optional, tag = "5")]
     #[serde(deserialize_with = "json::opt_f64")]
     pub sum: Option<f64>,
     /// Observations per bucket: one more than `explicit_bounds`.
-    #[prost(fixed64, repeated, tag = "6")]
     #[serde(deserialize_with = "json::u64s")]
     pub bucket_counts: Vec<u64>,
     /// Upper bounds of all buckets but the last.
-    #[prost(double, repeated, tag = "7")]
     #[serde(deserialize_with = "json::f64s")]
     pub explicit_bounds: Vec<f64>,
     /// Exemplars.
-    #[prost(message, repeated, tag = "8")]
-    pub exemplars: Vec<Exemplar>,
+    pub exemplars: Vec<Exemplar<'a>>,
     /// [`NO_RECORDED_VALUE`] and reserved bits.
-    #[prost(uint32, tag = "10")]
     pub flags: u32,
 }
 
 /// `ExponentialHistogramDataPoint`.
-#[derive(Clone, PartialEq, prost::Message, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct ExponentialHistogramDataPoint {
+pub struct ExponentialHistogramDataPoint<'a> {
     /// Point attributes.
-    #[prost(message, repeated, tag = "1")]
-    pub attributes: Vec<KeyValue>,
+    pub attributes: Vec<KeyValue<'a>>,
     /// Unix nanoseconds.
-    #[prost(fixed64, tag = "3")]
     #[serde(deserialize_with = "json::u64")]
     pub time_unix_nano: u64,
     /// Observations.
-    #[prost(fixed64, tag = "4")]
     #[serde(deserialize_with = "json::u64")]
     pub count: u64,
     /// Sum of observations, when recorded.
-    #[prost(double, optional, tag = "5")]
     #[serde(deserialize_with = "json::opt_f64")]
     pub sum: Option<f64>,
     /// Resolution: bucket bounds are powers of 2^(2^-scale).
-    #[prost(sint32, tag = "6")]
     pub scale: i32,
     /// Observations in the zero bucket.
-    #[prost(fixed64, tag = "7")]
     #[serde(deserialize_with = "json::u64")]
     pub zero_count: u64,
     /// Buckets above zero.
-    #[prost(message, optional, tag = "8")]
     pub positive: Option<Buckets>,
     /// Buckets below zero.
-    #[prost(message, optional, tag = "9")]
     pub negative: Option<Buckets>,
     /// [`NO_RECORDED_VALUE`] and reserved bits.
-    #[prost(uint32, tag = "10")]
     pub flags: u32,
     /// Exemplars.
-    #[prost(message, repeated, tag = "11")]
-    pub exemplars: Vec<Exemplar>,
+    pub exemplars: Vec<Exemplar<'a>>,
 }
 
 /// `ExponentialHistogramDataPoint.Buckets`.
-#[derive(Clone, PartialEq, prost::Message, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Buckets {
     /// Index of the first bucket.
-    #[prost(sint32, tag = "1")]
     pub offset: i32,
     /// Observations per bucket.
-    #[prost(uint64, repeated, tag = "2")]
     #[serde(deserialize_with = "json::u64s")]
     pub bucket_counts: Vec<u64>,
 }
 
 /// `SummaryDataPoint`.
-#[derive(Clone, PartialEq, prost::Message, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct SummaryDataPoint {
+pub struct SummaryDataPoint<'a> {
     /// Point attributes.
-    #[prost(message, repeated, tag = "7")]
-    pub attributes: Vec<KeyValue>,
+    pub attributes: Vec<KeyValue<'a>>,
     /// Unix nanoseconds.
-    #[prost(fixed64, tag = "3")]
     #[serde(deserialize_with = "json::u64")]
     pub time_unix_nano: u64,
     /// Observations.
-    #[prost(fixed64, tag = "4")]
     #[serde(deserialize_with = "json::u64")]
     pub count: u64,
     /// Sum of observations.
-    #[prost(double, tag = "5")]
     #[serde(deserialize_with = "json::f64")]
     pub sum: f64,
     /// Quantiles.
-    #[prost(message, repeated, tag = "6")]
     pub quantile_values: Vec<ValueAtQuantile>,
     /// [`NO_RECORDED_VALUE`] and reserved bits.
-    #[prost(uint32, tag = "8")]
     pub flags: u32,
 }
 
 /// `SummaryDataPoint.ValueAtQuantile`.
-#[derive(Clone, PartialEq, prost::Message, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ValueAtQuantile {
     /// The quantile, 0 to 1.
-    #[prost(double, tag = "1")]
     #[serde(deserialize_with = "json::f64")]
     pub quantile: f64,
     /// Its value.
-    #[prost(double, tag = "2")]
     #[serde(deserialize_with = "json::f64")]
     pub value: f64,
 }
 
 /// `Exemplar`.
-#[derive(Clone, PartialEq, prost::Message, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(from = "json::ExemplarJson")]
-pub struct Exemplar {
+pub struct Exemplar<'a> {
     /// Attributes the aggregation dropped.
-    #[prost(message, repeated, tag = "7")]
-    pub filtered_attributes: Vec<KeyValue>,
+    pub filtered_attributes: Vec<KeyValue<'a>>,
     /// Unix nanoseconds.
-    #[prost(fixed64, tag = "2")]
     pub time_unix_nano: u64,
     /// The value.
-    #[prost(oneof = "ExemplarValue", tags = "3, 6")]
-    pub value: Option<ExemplarValue>,
+    pub value: Option<NumberValue>,
     /// 8 bytes (hex in JSON).
-    #[prost(bytes = "vec", tag = "4")]
-    pub span_id: Vec<u8>,
+    pub span_id: Cow<'a, [u8]>,
     /// 16 bytes (hex in JSON).
-    #[prost(bytes = "vec", tag = "5")]
-    pub trace_id: Vec<u8>,
-}
-
-/// `Exemplar.value` (same shape as [`NumberValue`], other tags).
-#[derive(Clone, Copy, PartialEq, prost::Oneof)]
-pub enum ExemplarValue {
-    /// A double.
-    #[prost(double, tag = "3")]
-    AsDouble(f64),
-    /// An integer.
-    #[prost(sfixed64, tag = "6")]
-    AsInt(i64),
+    pub trace_id: Cow<'a, [u8]>,
 }
 
 /// `KeyValue`.
-#[derive(Clone, PartialEq, prost::Message, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct KeyValue {
+pub struct KeyValue<'a> {
     /// Attribute name.
-    #[prost(string, tag = "1")]
-    pub key: String,
+    pub key: Cow<'a, str>,
     /// Attribute value.
-    #[prost(message, optional, tag = "2")]
-    pub value: Option<AnyValue>,
+    pub value: Option<AnyValue<'a>>,
 }
 
 /// `AnyValue`.
-#[derive(Clone, PartialEq, prost::Message, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(from = "json::AnyValueJson")]
-pub struct AnyValue {
+pub struct AnyValue<'a> {
     /// The value, by type.
-    #[prost(oneof = "Value", tags = "1, 2, 3, 4, 5, 6, 7")]
-    pub value: Option<Value>,
+    pub value: Option<Value<'a>>,
 }
 
 /// `AnyValue.value`.
-#[derive(Clone, PartialEq, prost::Oneof)]
-pub enum Value {
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value<'a> {
     /// A string.
-    #[prost(string, tag = "1")]
-    StringValue(String),
+    StringValue(Cow<'a, str>),
     /// A bool.
-    #[prost(bool, tag = "2")]
     BoolValue(bool),
     /// An integer.
-    #[prost(int64, tag = "3")]
     IntValue(i64),
     /// A double.
-    #[prost(double, tag = "4")]
     DoubleValue(f64),
     /// An array.
-    #[prost(message, tag = "5")]
-    ArrayValue(ArrayValue),
+    ArrayValue(Vec<AnyValue<'a>>),
     /// A map.
-    #[prost(message, tag = "6")]
-    KvlistValue(KeyValueList),
+    KvlistValue(Vec<KeyValue<'a>>),
     /// Bytes (base64 in JSON).
-    #[prost(bytes = "vec", tag = "7")]
-    BytesValue(Vec<u8>),
-}
-
-/// `ArrayValue`.
-#[derive(Clone, PartialEq, prost::Message, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct ArrayValue {
-    /// Elements.
-    #[prost(message, repeated, tag = "1")]
-    pub values: Vec<AnyValue>,
-}
-
-/// `KeyValueList`.
-#[derive(Clone, PartialEq, prost::Message, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct KeyValueList {
-    /// Entries.
-    #[prost(message, repeated, tag = "1")]
-    pub values: Vec<KeyValue>,
+    BytesValue(Cow<'a, [u8]>),
 }

@@ -2,6 +2,7 @@ use std::io::Write as _;
 
 use super::model::*;
 use super::*;
+use rwgate_proto::otlp as send;
 
 #[test]
 fn negotiation_takes_protobuf_or_json_plain_or_gzip() {
@@ -83,7 +84,7 @@ fn json_follows_the_otlp_json_encoding() {
         e.span_id,
         vec![0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8]
     );
-    assert!(matches!(e.value, Some(ExemplarValue::AsDouble(v)) if v.is_nan()));
+    assert!(matches!(e.value, Some(NumberValue::AsDouble(v)) if v.is_nan()));
     let Some(Data::Histogram(h)) = &metrics[1].data else {
         panic!("a histogram");
     };
@@ -107,29 +108,209 @@ fn malformed_bodies_are_400_with_the_parsers_reason() {
 }
 
 #[test]
-fn protobuf_round_trips_the_fields_rwgate_reads() {
-    let req = ExportMetricsServiceRequest {
-        resource_metrics: vec![ResourceMetrics {
+fn protobuf_decodes_what_a_sender_encodes() {
+    let kv = |k: &str, v| send::KeyValue {
+        key: k.into(),
+        value: Some(send::AnyValue { value: Some(v) }),
+    };
+    let req = send::ExportMetricsServiceRequest {
+        resource_metrics: vec![send::ResourceMetrics {
+            resource: Some(send::Resource {
+                attributes: vec![
+                    kv("s", send::Value::StringValue("x".into())),
+                    kv("b", send::Value::BoolValue(true)),
+                    kv("i", send::Value::IntValue(-3)),
+                    kv(
+                        "arr",
+                        send::Value::ArrayValue(send::ArrayValue {
+                            values: vec![send::AnyValue {
+                                value: Some(send::Value::DoubleValue(0.5)),
+                            }],
+                        }),
+                    ),
+                ],
+            }),
+            scope_metrics: vec![send::ScopeMetrics {
+                metrics: vec![
+                    send::Metric {
+                        name: "g".into(),
+                        unit: "s".into(),
+                        data: Some(send::Data::Sum(send::Sum {
+                            data_points: vec![send::NumberDataPoint {
+                                time_unix_nano: 7,
+                                value: Some(send::NumberValue::AsInt(-9)),
+                                flags: 1,
+                                exemplars: vec![send::Exemplar {
+                                    span_id: vec![1; 8],
+                                    value: Some(send::ExemplarValue::AsDouble(2.0)),
+                                    ..Default::default()
+                                }],
+                                ..Default::default()
+                            }],
+                            aggregation_temporality: CUMULATIVE,
+                            is_monotonic: true,
+                        })),
+                    },
+                    send::Metric {
+                        name: "h".into(),
+                        unit: String::new(),
+                        data: Some(send::Data::Histogram(send::Histogram {
+                            data_points: vec![send::HistogramDataPoint {
+                                count: 3,
+                                sum: Some(1.5),
+                                bucket_counts: vec![1, 2],
+                                explicit_bounds: vec![0.25],
+                                ..Default::default()
+                            }],
+                            aggregation_temporality: DELTA,
+                        })),
+                    },
+                    send::Metric {
+                        name: "e".into(),
+                        unit: String::new(),
+                        data: Some(send::Data::ExponentialHistogram(
+                            send::ExponentialHistogram {
+                                data_points: vec![send::ExponentialHistogramDataPoint {
+                                    scale: -3,
+                                    positive: Some(send::Buckets {
+                                        offset: -2,
+                                        bucket_counts: vec![4, 5],
+                                    }),
+                                    ..Default::default()
+                                }],
+                                aggregation_temporality: CUMULATIVE,
+                            },
+                        )),
+                    },
+                ],
+            }],
+        }],
+    };
+    let raw = req.encode_to_vec();
+    let got = parse(Encoding::Protobuf, &raw).expect("decodes");
+    let rm = &got.resource_metrics[0];
+    let attrs = &rm.resource.as_ref().expect("resource").attributes;
+    assert_eq!(attrs[0].key, "s");
+    assert_eq!(
+        attrs[0].value.as_ref().and_then(|v| v.value.clone()),
+        Some(Value::StringValue("x".into()))
+    );
+    assert_eq!(
+        attrs[1].value.as_ref().and_then(|v| v.value.clone()),
+        Some(Value::BoolValue(true))
+    );
+    assert_eq!(
+        attrs[2].value.as_ref().and_then(|v| v.value.clone()),
+        Some(Value::IntValue(-3))
+    );
+    assert_eq!(
+        attrs[3].value.as_ref().and_then(|v| v.value.clone()),
+        Some(Value::ArrayValue(vec![AnyValue {
+            value: Some(Value::DoubleValue(0.5))
+        }]))
+    );
+    let m = &rm.scope_metrics[0].metrics;
+    assert_eq!((m[0].name.as_ref(), m[0].unit.as_ref()), ("g", "s"));
+    let Some(Data::Sum(sum)) = &m[0].data else {
+        panic!("a sum")
+    };
+    assert!(sum.is_monotonic);
+    assert_eq!(sum.aggregation_temporality, CUMULATIVE);
+    let p = &sum.data_points[0];
+    assert_eq!(
+        (p.time_unix_nano, p.value, p.flags),
+        (7, Some(NumberValue::AsInt(-9)), 1)
+    );
+    assert_eq!(p.exemplars[0].span_id.as_ref(), [1; 8]);
+    assert_eq!(p.exemplars[0].value, Some(NumberValue::AsDouble(2.0)));
+    let Some(Data::Histogram(h)) = &m[1].data else {
+        panic!("a histogram")
+    };
+    assert_eq!(h.aggregation_temporality, DELTA);
+    let hp = &h.data_points[0];
+    assert_eq!((hp.count, hp.sum), (3, Some(1.5)));
+    assert_eq!(
+        (hp.bucket_counts.as_slice(), hp.explicit_bounds.as_slice()),
+        (&[1, 2][..], &[0.25][..])
+    );
+    let Some(Data::ExponentialHistogram(e)) = &m[2].data else {
+        panic!("exponential")
+    };
+    let ep = &e.data_points[0];
+    assert_eq!(ep.scale, -3);
+    assert_eq!(
+        ep.positive,
+        Some(Buckets {
+            offset: -2,
+            bucket_counts: vec![4, 5]
+        })
+    );
+}
+
+#[test]
+fn protobuf_refuses_what_is_broken_and_skips_what_is_unknown() {
+    // Field 1 (resource_metrics) claims 255 bytes, 0 follow.
+    assert_eq!(
+        pb::decode(b"\x0a\xff\x01"),
+        Err(pb::PbError::Truncated("ExportMetricsServiceRequest"))
+    );
+    // resource_metrics as a varint.
+    assert!(matches!(
+        pb::decode(b"\x08\x01"),
+        Err(pb::PbError::WireType { field: 1, .. })
+    ));
+    // Eleven continuation bytes.
+    assert_eq!(pb::decode(&[0x80; 11]), Err(pb::PbError::VarintTooLong));
+    // Unknown fields of every wire type are skipped.
+    let unknown = [
+        0x10, 0x05, 0x19, 0, 0, 0, 0, 0, 0, 0, 0, 0x22, 0x01, 0xff, 0x2d, 0, 0, 0, 0,
+    ];
+    assert_eq!(
+        pb::decode(&unknown)
+            .expect("skipped")
+            .resource_metrics
+            .len(),
+        0
+    );
+    // Invalid UTF-8 in a metric name.
+    let bad = send::ExportMetricsServiceRequest {
+        resource_metrics: vec![send::ResourceMetrics {
             resource: None,
-            scope_metrics: vec![ScopeMetrics {
-                metrics: vec![Metric {
-                    name: "g".into(),
-                    unit: "s".into(),
-                    data: Some(Data::Gauge(Gauge {
-                        data_points: vec![NumberDataPoint {
-                            time_unix_nano: 7,
-                            value: Some(NumberValue::AsDouble(2.5)),
-                            ..Default::default()
-                        }],
-                    })),
+            scope_metrics: vec![send::ScopeMetrics {
+                metrics: vec![send::Metric {
+                    name: "NAME".into(),
+                    ..Default::default()
                 }],
             }],
         }],
     };
-    assert_eq!(
-        parse(Encoding::Protobuf, &req.encode_to_vec()).expect("decodes"),
-        req
-    );
+    let mut raw = bad.encode_to_vec();
+    let at = raw.windows(4).position(|w| w == b"NAME").expect("present");
+    raw[at] = 0xff;
+    assert_eq!(pb::decode(&raw), Err(pb::PbError::Utf8("Metric")));
+    // Arrays nested past the limit.
+    let mut v = send::AnyValue {
+        value: Some(send::Value::IntValue(1)),
+    };
+    for _ in 0..=pb::MAX_DEPTH + 1 {
+        v = send::AnyValue {
+            value: Some(send::Value::ArrayValue(send::ArrayValue {
+                values: vec![v],
+            })),
+        };
+    }
+    let deep = send::ExportMetricsServiceRequest {
+        resource_metrics: vec![send::ResourceMetrics {
+            resource: Some(send::Resource {
+                attributes: vec![send::KeyValue {
+                    key: "k".into(),
+                    value: Some(v),
+                }],
+            }),
+            scope_metrics: vec![],
+        }],
+    };
+    assert_eq!(pb::decode(&deep.encode_to_vec()), Err(pb::PbError::TooDeep));
 }
 
 async fn body_of(resp: Response) -> (StatusCode, Option<String>, Vec<u8>) {
@@ -147,6 +328,7 @@ async fn body_of(resp: Response) -> (StatusCode, Option<String>, Vec<u8>) {
 #[tokio::test]
 async fn answers_are_in_the_requests_encoding() {
     let (status, _, body) = body_of(respond(Encoding::Protobuf, StatusCode::OK, 0, "", None)).await;
+    use send::{ExportMetricsServiceResponse, Status};
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         ExportMetricsServiceResponse::decode(&body[..]).expect("pb"),

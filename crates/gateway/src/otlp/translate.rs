@@ -116,20 +116,20 @@ pub struct TooLarge {
 }
 
 /// [`value_string`], borrowing strings.
-fn value_str(v: Option<&AnyValue>) -> Cow<'_, str> {
+fn value_str<'a>(v: Option<&'a AnyValue<'a>>) -> Cow<'a, str> {
     match v.and_then(|v| v.value.as_ref()) {
-        Some(Value::StringValue(s)) => Cow::Borrowed(s),
+        Some(Value::StringValue(s)) => Cow::Borrowed(s.as_ref()),
         _ => Cow::Owned(value_string(v)),
     }
 }
 
 /// `pcommon.Value.AsString`: strings as they are, numbers and bools in Go's text,
 /// arrays and maps as JSON, bytes as base64.
-fn value_string(v: Option<&AnyValue>) -> String {
+fn value_string(v: Option<&AnyValue<'_>>) -> String {
     use base64::Engine as _;
     match v.and_then(|v| v.value.as_ref()) {
         None => String::new(),
-        Some(Value::StringValue(s)) => s.clone(),
+        Some(Value::StringValue(s)) => s.to_string(),
         Some(Value::BoolValue(b)) => b.to_string(),
         Some(Value::IntValue(i)) => i.to_string(),
         Some(Value::DoubleValue(f)) => go_float(*f),
@@ -166,10 +166,10 @@ fn go_float(f: f64) -> String {
     }
 }
 
-fn json_value(v: &Value) -> serde_json::Value {
+fn json_value(v: &Value<'_>) -> serde_json::Value {
     use serde_json::Value as J;
     match v {
-        Value::StringValue(s) => J::String(s.clone()),
+        Value::StringValue(s) => J::String(s.to_string()),
         Value::BoolValue(b) => J::Bool(*b),
         Value::IntValue(i) => J::from(*i),
         Value::DoubleValue(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
@@ -177,24 +177,22 @@ fn json_value(v: &Value) -> serde_json::Value {
             value: Some(v.clone()),
         }))),
         Value::ArrayValue(a) => J::Array(
-            a.values
-                .iter()
+            a.iter()
                 .map(|v| v.value.as_ref().map_or(J::Null, json_value))
                 .collect(),
         ),
         Value::KvlistValue(m) => J::Object(
-            m.values
-                .iter()
+            m.iter()
                 .map(|kv| {
                     let v = kv.value.as_ref().and_then(|v| v.value.as_ref());
-                    (kv.key.clone(), v.map_or(J::Null, json_value))
+                    (kv.key.to_string(), v.map_or(J::Null, json_value))
                 })
                 .collect(),
         ),
     }
 }
 
-fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a KeyValue> {
+fn attr<'a>(attrs: &'a [KeyValue<'a>], key: &str) -> Option<&'a KeyValue<'a>> {
     attrs.iter().find(|kv| kv.key == key)
 }
 
@@ -211,7 +209,7 @@ struct ResourceLabels<'a> {
 }
 
 impl<'a> ResourceLabels<'a> {
-    fn new(attrs: &'a [KeyValue], s: &Settings) -> Self {
+    fn new(attrs: &'a [KeyValue<'a>], s: &Settings) -> Self {
         let mut promoted = Labels::new();
         for key in &s.promote {
             if let Some(kv) = attr(attrs, key)
@@ -238,23 +236,33 @@ impl<'a> ResourceLabels<'a> {
 /// `createAttributes`: the labels of a point without `__name__`, sorted by name, into
 /// `out` (reused from point to point).
 fn base_labels<'a>(
-    attrs: &'a [KeyValue],
+    attrs: &'a [KeyValue<'a>],
     resource: &ResourceLabels<'a>,
     ignore: &[&str],
     strategy: TranslationStrategy,
     out: &mut Labels<'a>,
 ) {
     out.clear();
-    // Sorted by attribute key, so that keys which collide once sanitized merge in key
-    // order; OTLP senders mostly send keys sorted already.
-    let mut by_key: Vec<&'a KeyValue> = Vec::with_capacity(attrs.len());
-    by_key.extend(attrs.iter().filter(|kv| !ignore.contains(&kv.key.as_str())));
-    if !by_key.is_sorted_by(|a, b| a.key <= b.key) {
-        by_key.sort_by(|a, b| a.key.cmp(&b.key));
-    }
-    for kv in by_key {
-        if let Some(name) = names::label_name(&kv.key, strategy) {
+    for kv in attrs {
+        if !ignore.contains(&kv.key.as_ref())
+            && let Some(name) = names::label_name(&kv.key, strategy)
+        {
             out.push((name, value_str(kv.value.as_ref())));
+        }
+    }
+    // Colliding names merge in attribute-key order. Senders mostly send keys sorted,
+    // and names mostly equal their keys, so the sorted check usually ends it.
+    if !attrs.is_sorted_by(|a, b| a.key <= b.key) {
+        let mut by_key: Vec<&'a KeyValue<'a>> = attrs
+            .iter()
+            .filter(|kv| !ignore.contains(&kv.key.as_ref()))
+            .collect();
+        by_key.sort_by(|a, b| a.key.cmp(&b.key));
+        out.clear();
+        for kv in by_key {
+            if let Some(name) = names::label_name(&kv.key, strategy) {
+                out.push((name, value_str(kv.value.as_ref())));
+            }
         }
     }
     // Stable: equal names stay in key order, then merge with `;`.
@@ -309,7 +317,7 @@ fn bound(f: f64) -> String {
     }
 }
 
-fn exemplars(list: &[Exemplar]) -> Vec<PromExemplar> {
+fn exemplars(list: &[Exemplar<'_>]) -> Vec<PromExemplar> {
     list.iter()
         .map(|e| {
             let mut labels = Vec::new();
@@ -328,7 +336,7 @@ fn exemplars(list: &[Exemplar]) -> Vec<PromExemplar> {
                 .filtered_attributes
                 .iter()
                 .map(|kv| Label {
-                    name: kv.key.clone(),
+                    name: kv.key.to_string(),
                     value: value_string(kv.value.as_ref()),
                 })
                 .collect();
@@ -339,11 +347,7 @@ fn exemplars(list: &[Exemplar]) -> Vec<PromExemplar> {
             if runes <= MAX_EXEMPLAR_RUNES {
                 labels.extend(attrs);
             }
-            let value = match e.value {
-                Some(model::ExemplarValue::AsDouble(v)) => v,
-                Some(model::ExemplarValue::AsInt(v)) => v as f64,
-                None => 0.0,
-            };
+            let value = e.value.map_or(0.0, NumberValue::as_f64);
             PromExemplar {
                 labels,
                 value,
@@ -426,7 +430,7 @@ impl Layout {
 
 /// Translates `req` into a remote-write 1.0 body of at most about `limit` bytes.
 pub fn translate(
-    req: &model::ExportMetricsServiceRequest,
+    req: &model::ExportMetricsServiceRequest<'_>,
     s: &Settings,
     limit: usize,
 ) -> Result<Translated, TooLarge> {
@@ -454,7 +458,7 @@ pub fn translate(
 
 /// `addResourceTargetInfo`.
 fn target_info<'a>(
-    attrs: &'a [KeyValue],
+    attrs: &'a [KeyValue<'a>],
     resource: &ResourceLabels<'a>,
     strategy: TranslationStrategy,
     (first, last): (i64, i64),
@@ -463,7 +467,7 @@ fn target_info<'a>(
     let identifying = [SERVICE_NAMESPACE, SERVICE_NAME, SERVICE_INSTANCE_ID];
     if attrs
         .iter()
-        .all(|kv| identifying.contains(&kv.key.as_str()))
+        .all(|kv| identifying.contains(&kv.key.as_ref()))
     {
         return Ok(());
     }
@@ -496,7 +500,7 @@ struct PointCtx<'a, 'r> {
 }
 
 impl<'a> PointCtx<'a, '_> {
-    fn base(&self, attrs: &'a [KeyValue], out: &mut Labels<'a>) {
+    fn base(&self, attrs: &'a [KeyValue<'a>], out: &mut Labels<'a>) {
         base_labels(attrs, self.resource, &[], self.strategy, out);
     }
 }
@@ -538,7 +542,7 @@ impl Run<'_> {
 }
 
 fn translate_metric<'a>(
-    metric: &'a model::Metric,
+    metric: &'a model::Metric<'a>,
     resource: &ResourceLabels<'a>,
     s: &Settings,
     run: &mut Run<'a>,
@@ -632,7 +636,7 @@ fn translate_metric<'a>(
 
 fn number_point<'a>(
     cx: &PointCtx<'a, '_>,
-    p: &'a model::NumberDataPoint,
+    p: &'a model::NumberDataPoint<'a>,
     counter: bool,
     run: &mut Run<'a>,
 ) -> Result<(), TooLarge> {
@@ -657,7 +661,7 @@ fn number_point<'a>(
 
 fn histogram_point<'a>(
     cx: &PointCtx<'a, '_>,
-    p: &'a model::HistogramDataPoint,
+    p: &'a model::HistogramDataPoint<'a>,
     run: &mut Run<'a>,
 ) -> Result<(), TooLarge> {
     let stale = is_stale(p.flags);
@@ -696,7 +700,7 @@ fn histogram_point<'a>(
 
 fn exponential_point<'a>(
     cx: &PointCtx<'a, '_>,
-    p: &'a model::ExponentialHistogramDataPoint,
+    p: &'a model::ExponentialHistogramDataPoint<'a>,
     run: &mut Run<'a>,
 ) -> Result<(), TooLarge> {
     if p.scale < -4 {
@@ -745,7 +749,7 @@ fn exponential_point<'a>(
 
 fn summary_point<'a>(
     cx: &PointCtx<'a, '_>,
-    p: &'a model::SummaryDataPoint,
+    p: &'a model::SummaryDataPoint<'a>,
     run: &mut Run<'a>,
 ) -> Result<(), TooLarge> {
     let stale = is_stale(p.flags);

@@ -95,7 +95,7 @@ pub(super) struct Output {
     labels: Vec<u8>,
     series: Vec<Series>,
     /// XXH3 of a series' encoded labels to the last series with that hash.
-    index: HashMap<u64, u32>,
+    index: HashMap<u64, u32, xxhash_rust::xxh3::Xxh3Builder>,
     scratch: Vec<u8>,
     bytes: usize,
     limit: usize,
@@ -106,7 +106,7 @@ impl Output {
         Output {
             labels: Vec::new(),
             series: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             scratch: Vec::new(),
             bytes: 0,
             limit,

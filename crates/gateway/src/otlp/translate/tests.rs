@@ -1,8 +1,9 @@
 use prost::Message as _;
+use rwgate_proto::otlp::*;
 use rwgate_proto::prometheus as pb;
 
-use super::*;
-use crate::otlp::model::*;
+use super::{STALE_NAN, Settings, TooLarge, Translated, buckets_layout, translate};
+use crate::otlp::{Encoding, model, parse};
 
 fn kv(key: &str, value: &str) -> KeyValue {
     KeyValue {
@@ -44,8 +45,11 @@ fn number(attrs: Vec<KeyValue>, v: f64) -> NumberDataPoint {
     }
 }
 
+/// Encodes `req` as a sender would, parses it as rwgate does, and translates it.
 fn run(req: &ExportMetricsServiceRequest, s: &Settings) -> (pb::WriteRequest, Translated) {
-    let t = translate(req, s, 1 << 20).expect("within the limit");
+    let raw = req.encode_to_vec();
+    let parsed = parse(Encoding::Protobuf, &raw).expect("parses");
+    let t = translate(&parsed, s, 1 << 20).expect("within the limit");
     let w = pb::WriteRequest::decode(&t.body[..]).expect("a valid WriteRequest");
     (w, t)
 }
@@ -623,37 +627,33 @@ fn output_over_the_limit_is_refused_before_it_grows() {
         promote: (0..50).map(|i| format!("attr{i}")).collect(),
         ..Default::default()
     };
+    let raw = req.encode_to_vec();
+    let parsed = parse(Encoding::Protobuf, &raw).expect("parses");
     assert_eq!(
-        translate(&req, &settings, 100_000).err(),
+        translate(&parsed, &settings, 100_000).err(),
         Some(TooLarge { limit: 100_000 })
     );
 }
 
 #[test]
 fn attribute_values_of_every_type_are_written_as_pdata_writes_them() {
-    let v = |v| Some(AnyValue { value: Some(v) });
-    assert_eq!(value_string(v(Value::BoolValue(true)).as_ref()), "true");
-    assert_eq!(value_string(v(Value::IntValue(-12)).as_ref()), "-12");
-    assert_eq!(value_string(v(Value::DoubleValue(1.5)).as_ref()), "1.5");
-    assert_eq!(value_string(v(Value::DoubleValue(1e21)).as_ref()), "1e+21");
-    assert_eq!(
-        value_string(v(Value::DoubleValue(f64::INFINITY)).as_ref()),
-        "+Inf"
-    );
-    assert_eq!(
-        value_string(v(Value::BytesValue(b"hi".to_vec())).as_ref()),
-        "aGk="
-    );
-    let arr = Value::ArrayValue(ArrayValue {
-        values: vec![
-            AnyValue {
-                value: Some(Value::StringValue("a".into())),
-            },
-            AnyValue {
-                value: Some(Value::IntValue(1)),
-            },
-        ],
-    });
-    assert_eq!(value_string(v(arr).as_ref()), r#"["a",1]"#);
-    assert_eq!(value_string(None), "");
+    use model::{AnyValue, Value};
+    use std::borrow::Cow;
+    let s = |v| super::value_string(Some(&AnyValue { value: Some(v) }));
+    assert_eq!(s(Value::BoolValue(true)), "true");
+    assert_eq!(s(Value::IntValue(-12)), "-12");
+    assert_eq!(s(Value::DoubleValue(1.5)), "1.5");
+    assert_eq!(s(Value::DoubleValue(1e21)), "1e+21");
+    assert_eq!(s(Value::DoubleValue(f64::INFINITY)), "+Inf");
+    assert_eq!(s(Value::BytesValue(Cow::Borrowed(b"hi"))), "aGk=");
+    let arr = Value::ArrayValue(vec![
+        AnyValue {
+            value: Some(Value::StringValue("a".into())),
+        },
+        AnyValue {
+            value: Some(Value::IntValue(1)),
+        },
+    ]);
+    assert_eq!(s(arr), r#"["a",1]"#);
+    assert_eq!(super::value_string(None), "");
 }
