@@ -56,6 +56,11 @@ pub struct BenchArgs {
     /// hashrings are set by the bench.
     #[arg(long)]
     pub rwgate_config: Option<PathBuf>,
+    /// What the generator sends (default: the scenario's). With `otlp`, rwgate takes
+    /// it at `/otlp/v1/metrics` and vmagent is left out: the Debian version predates
+    /// its OpenTelemetry endpoint. Compare with a `v1` run of the same scenario.
+    #[arg(long, value_enum)]
+    pub protocol: Option<crate::workload::Proto>,
 }
 
 /// One measurement.
@@ -241,7 +246,7 @@ fn push(
         "tenants": w.tenants, "tenant_header": w.tenant_header, "series": w.series,
         "labels": w.labels, "samples_per_series": w.samples_per_series, "batch": w.batch,
         "concurrency": w.concurrency, "rate": rate, "duration": format!("{}ms", duration.as_millis()),
-        "protocol": "v1",
+        "protocol": w.protocol,
     });
     let file =
         std::env::temp_dir().join(format!("rwgate-bench-scenario-{}.yaml", std::process::id()));
@@ -377,6 +382,10 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
         None => Workload::default(),
     };
     w.concurrency = args.concurrency;
+    if let Some(p) = args.protocol {
+        w.protocol = p;
+    }
+    let otlp = w.protocol == crate::workload::Proto::Otlp;
     let dir = std::env::temp_dir().join(format!("rwgate-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let mut sinks = Vec::new();
@@ -386,12 +395,13 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
         sinks.push(p);
         addrs.push(a);
     }
-    let has_vmagent = Command::new(&args.vmagent)
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
+    let has_vmagent = !otlp
+        && Command::new(&args.vmagent)
+            .arg("-version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok();
     let mut rows = Vec::new();
     let rounds = |rate: f64| if rate == 0.0 { args.repeat.max(1) } else { 1 };
     for rate in args
@@ -400,6 +410,11 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
         .flat_map(|&r| std::iter::repeat_n(r, rounds(r)))
     {
         let (p, url) = start_rwgate(&rwgate, &addrs, &dir, args.rwgate_config.as_deref())?;
+        let url = if otlp {
+            url.replace("/api/v1/receive", "/otlp/v1/metrics")
+        } else {
+            url
+        };
         let t = Target {
             relay: "rwgate",
             pid: p.pid(),

@@ -490,7 +490,39 @@ fn exemplar(b: &[u8]) -> Result<Exemplar<'_>, PbError> {
     Ok(out)
 }
 
+/// The usual shape of a string attribute, read without the general walk: key (field
+/// 1), then value (field 2) holding only `string_value` (field 1), all shorter than
+/// 128 bytes.
+fn string_key_value(b: &[u8]) -> Option<KeyValue<'_>> {
+    let (&[0x0a, klen], rest) = b.split_first_chunk::<2>()? else {
+        return None;
+    };
+    let klen = usize::from(klen);
+    if klen >= 0x80 || rest.len() < klen {
+        return None;
+    }
+    let (key, rest) = rest.split_at(klen);
+    let (&[0x12, vlen, 0x0a, slen], value) = rest.split_first_chunk::<4>()? else {
+        return None;
+    };
+    let slen = usize::from(slen);
+    if vlen >= 0x80 || usize::from(vlen) != slen + 2 || value.len() != slen {
+        return None;
+    }
+    let key = std::str::from_utf8(key).ok()?;
+    let value = std::str::from_utf8(value).ok()?;
+    Some(KeyValue {
+        key: Cow::Borrowed(key),
+        value: Some(AnyValue {
+            value: Some(Value::StringValue(Cow::Borrowed(value))),
+        }),
+    })
+}
+
 fn key_value(b: &[u8], depth: usize) -> Result<KeyValue<'_>, PbError> {
+    if let Some(kv) = string_key_value(b) {
+        return Ok(kv);
+    }
     let mut r = Reader::new(b, "KeyValue");
     let mut out = KeyValue::default();
     while let Some((f, w)) = r.next()? {

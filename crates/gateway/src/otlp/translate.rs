@@ -243,30 +243,33 @@ fn base_labels<'a>(
     out: &mut Labels<'a>,
 ) {
     out.clear();
+    let mut renamed = false;
     for kv in attrs {
         if !ignore.contains(&kv.key.as_ref())
             && let Some(name) = names::label_name(&kv.key, strategy)
         {
+            renamed |= matches!(name, Cow::Owned(_));
             out.push((name, value_str(kv.value.as_ref())));
         }
     }
-    // Colliding names merge in attribute-key order. Senders mostly send keys sorted,
-    // and names mostly equal their keys, so the sorted check usually ends it.
-    if !attrs.is_sorted_by(|a, b| a.key <= b.key) {
-        let mut by_key: Vec<&'a KeyValue<'a>> = attrs
-            .iter()
-            .filter(|kv| !ignore.contains(&kv.key.as_ref()))
-            .collect();
-        by_key.sort_by(|a, b| a.key.cmp(&b.key));
-        out.clear();
-        for kv in by_key {
-            if let Some(name) = names::label_name(&kv.key, strategy) {
-                out.push((name, value_str(kv.value.as_ref())));
+    // Keys strictly ascending and kept as they are: the labels are sorted and unique
+    // already, the usual case (senders sort attribute keys).
+    if renamed || !attrs.is_sorted_by(|a, b| a.key < b.key) {
+        // Colliding names merge in attribute-key order.
+        if !attrs.is_sorted_by(|a, b| a.key <= b.key) {
+            let mut by_key: Vec<&'a KeyValue<'a>> = attrs
+                .iter()
+                .filter(|kv| !ignore.contains(&kv.key.as_ref()))
+                .collect();
+            by_key.sort_by(|a, b| a.key.cmp(&b.key));
+            out.clear();
+            for kv in by_key {
+                if let Some(name) = names::label_name(&kv.key, strategy) {
+                    out.push((name, value_str(kv.value.as_ref())));
+                }
             }
         }
-    }
-    // Stable: equal names stay in key order, then merge with `;`.
-    if !out.is_sorted_by(|a, b| a.0 < b.0) {
+        // Stable: equal names stay in key order, then merge with `;`.
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out.dedup_by(|later, kept| {
             if later.0 != kept.0 {

@@ -233,8 +233,17 @@ fn push_label(buf: &mut Vec<u8>, name: &str, value: &str) {
     if value.is_empty() {
         return;
     }
+    let (n, v) = (name.len(), value.len());
+    // The common case, every length under 128: one byte each.
+    if n + v + 4 < 0x80 {
+        buf.extend_from_slice(&[0x0a, (n + v + 4) as u8, 0x0a, n as u8]);
+        buf.extend_from_slice(name.as_bytes());
+        buf.extend_from_slice(&[0x12, v as u8]);
+        buf.extend_from_slice(value.as_bytes());
+        return;
+    }
     let field = |len: usize| 1 + encoding::encoded_len_varint(len as u64) + len;
-    let inner = field(name.len()) + field(value.len());
+    let inner = field(n) + field(v);
     encoding::encode_key(1, WireType::LengthDelimited, buf);
     encoding::encode_varint(inner as u64, buf);
     for (tag, s) in [(1, name), (2, value)] {
