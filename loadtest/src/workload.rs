@@ -10,7 +10,9 @@ use rwgate_proto::{prometheus as v1, v2};
 use serde::Deserialize;
 
 /// Remote-write protocol of the generated requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Proto {
     /// Remote write 1.0.

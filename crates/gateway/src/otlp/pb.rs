@@ -494,27 +494,25 @@ fn exemplar(b: &[u8]) -> Result<Exemplar<'_>, PbError> {
 /// 1), then value (field 2) holding only `string_value` (field 1), all shorter than
 /// 128 bytes.
 fn string_key_value(b: &[u8]) -> Option<KeyValue<'_>> {
-    let (&[0x0a, klen], rest) = b.split_first_chunk::<2>()? else {
+    // The framing bytes are ASCII, so one UTF-8 check covers key and value, and the
+    // string can be cut at them.
+    let [0x0a, klen, ..] = *b else {
         return None;
     };
     let klen = usize::from(klen);
-    if klen >= 0x80 || rest.len() < klen {
-        return None;
-    }
-    let (key, rest) = rest.split_at(klen);
-    let (&[0x12, vlen, 0x0a, slen], value) = rest.split_first_chunk::<4>()? else {
+    let at = 2 + klen;
+    let [0x12, vlen, 0x0a, slen] = *b.get(at..at + 4)? else {
         return None;
     };
     let slen = usize::from(slen);
-    if vlen >= 0x80 || usize::from(vlen) != slen + 2 || value.len() != slen {
+    if klen >= 0x80 || vlen >= 0x80 || usize::from(vlen) != slen + 2 || b.len() != at + 4 + slen {
         return None;
     }
-    let key = std::str::from_utf8(key).ok()?;
-    let value = std::str::from_utf8(value).ok()?;
+    let all = std::str::from_utf8(b).ok()?;
     Some(KeyValue {
-        key: Cow::Borrowed(key),
+        key: Cow::Borrowed(all.get(2..at)?),
         value: Some(AnyValue {
-            value: Some(Value::StringValue(Cow::Borrowed(value))),
+            value: Some(Value::StringValue(Cow::Borrowed(all.get(at + 4..)?))),
         }),
     })
 }

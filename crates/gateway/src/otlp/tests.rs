@@ -406,3 +406,51 @@ fn request_refusal_ids_are_listed() {
         );
     }
 }
+
+/// Attributes of the usual shape take a shortcut; UTF-8 keys and values and values
+/// over 127 bytes take the general walk. Both read the same.
+#[test]
+fn string_attributes_read_the_same_on_both_paths() {
+    let long = "v".repeat(300);
+    let cases = [
+        ("k", "v"),
+        ("température_°C", "ünïcödé"),
+        ("k", long.as_str()),
+        ("", ""),
+    ];
+    let req = send::ExportMetricsServiceRequest {
+        resource_metrics: vec![send::ResourceMetrics {
+            resource: Some(send::Resource {
+                attributes: cases
+                    .iter()
+                    .map(|(k, v)| send::KeyValue {
+                        key: k.to_string(),
+                        value: Some(send::AnyValue {
+                            value: Some(send::Value::StringValue(v.to_string())),
+                        }),
+                    })
+                    .collect(),
+            }),
+            scope_metrics: vec![],
+        }],
+    };
+    let raw = req.encode_to_vec();
+    let got = pb::decode(&raw).expect("decodes");
+    let attrs = &got.resource_metrics[0]
+        .resource
+        .as_ref()
+        .expect("resource")
+        .attributes;
+    let read: Vec<(&str, String)> = attrs
+        .iter()
+        .map(|kv| {
+            let v = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(Value::StringValue(s)) => s.to_string(),
+                other => format!("{other:?}"),
+            };
+            (kv.key.as_ref(), v)
+        })
+        .collect();
+    let want: Vec<(&str, String)> = cases.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    assert_eq!(read, want);
+}
