@@ -51,7 +51,8 @@ fn bench(c: &mut Criterion) {
         b.iter(|| rwgate_wire::decode(rwgate_wire::Protocol::V1, body.clone(), &limits, 0).unwrap())
     });
     g.bench_function("gzip", |b| {
-        b.iter(|| run(&otlp::gunzip(&gzipped, limits.max_decoded_bytes).unwrap()))
+        let grow = |_| Ok::<(), otlp::OtlpError>(());
+        b.iter(|| run(&otlp::gunzip(&gzipped, limits.max_decoded_bytes, grow).unwrap()))
     });
     g.finish();
 }

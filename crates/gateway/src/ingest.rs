@@ -449,16 +449,25 @@ impl App {
         translation: &mut Translation,
     ) -> Result<(WriteBatch, SemaphorePermit<'_>, usize), IngestError> {
         let limit = a.limits.max_decoded_bytes;
+        // The body as sent is charged already (as it arrived); the un-gzipped one is
+        // charged chunk by chunk as it grows.
+        let mut held = self.reserve_bytes(0)?;
         let body = if gzip {
-            otlp::gunzip(&body, limit)?
+            otlp::gunzip(&body, limit, |n| {
+                held.merge(self.reserve_bytes(n)?);
+                Ok::<(), IngestError>(())
+            })?
         } else if body.len() > limit {
             return Err(otlp::OtlpError::DecodedTooLarge { limit }.into());
         } else {
             body
         };
-        // Held until the forwards end: the parsed request (about three times the body),
-        // the translation and its index, and the bodies re-encoded for the receivers.
-        let mut held = self.reserve_bytes(body.len() * (4 + self.cfg.replication_factor))?;
+        // Held until the forwards end, besides the body: the parsed request (about 2.5
+        // times the body: attributes borrow their strings but not their slots), the
+        // translation and its index (about 1.5 times), and the bodies re-encoded and
+        // compressed for the receivers (about a quarter each).
+        let rf = self.cfg.replication_factor;
+        held.merge(self.reserve_bytes(body.len() * 4 + body.len() / 4 * rf)?);
         self.update_inflight_gauges();
         let request = otlp::parse(encoding, &body)?;
         let settings = self

@@ -421,3 +421,36 @@ async fn a_tenant_resource_attribute_splits_series_by_tenant() {
     assert_eq!(rx.tenant("tenant-a").samples, 1 + 1);
     assert_eq!(rx.tenant("tenant-b").samples, 2 + 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_un_gzipped_body_and_its_translation_are_charged_to_the_in_flight_budget() {
+    let h = Harness::builder()
+        .receivers(1)
+        .config(|c| {
+            c.limits.max_body_bytes = 64 << 10;
+            c.limits.max_decoded_body_bytes = 4 << 20;
+            // The least the config allows: 64 KiB x 2 + 2 x 4 MiB.
+            c.overload.max_inflight_bytes = (64 << 10) * 2 + (8 << 20);
+        })
+        .start()
+        .await;
+    // 3 MiB once un-gzipped: under max_decoded_body_bytes, but with its parse and
+    // translation (about 4 times more) over the budget.
+    let r = post(
+        &h,
+        "/v1/metrics",
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("Content-Encoding", "gzip"),
+            ("THANOS-TENANT", "t"),
+        ],
+        gzip(&vec![0u8; 3 << 20]),
+    )
+    .await;
+    assert_eq!(r.status, 503, "{}", status_of(&r).message);
+    assert!(status_of(&r).message.contains("overloaded"));
+    assert_eq!(r.retry_after.as_deref(), Some("1"));
+    // A request within the budget still passes.
+    let req = export(vec![], vec![gauge("g", "", vec![point(vec![], 1.0)])]);
+    assert_eq!(post_pb(&h, "t", &req).await.status, 200);
+}

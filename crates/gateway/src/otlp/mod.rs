@@ -171,21 +171,37 @@ pub fn negotiate(
     Ok((encoding, gzip))
 }
 
-/// Un-gzips `body` into at most `limit` bytes: a gzip bomb is refused once it has
-/// produced `limit` bytes, before anything larger is allocated.
-pub fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, OtlpError> {
-    let mut out = Vec::with_capacity((body.len() * 4).min(limit));
-    let read = flate2::read::GzDecoder::new(body)
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out);
-    match read {
-        Err(e) => Err(OtlpError::MalformedGzip(printable(
-            e.to_string().as_bytes(),
-        ))),
-        Ok(_) if out.len() > limit => Err(OtlpError::DecodedTooLarge { limit }),
-        Ok(_) => Ok(out),
+/// Un-gzips `body` into at most `limit` bytes, in chunks of [`GUNZIP_CHUNK`], asking
+/// `grow` for each chunk's memory before taking it (the gateway charges its in-flight
+/// byte budget). A gzip bomb is refused once it has produced `limit` bytes; a body the
+/// budget cannot hold is refused as it grows, by `grow`'s error.
+pub fn gunzip<E: From<OtlpError>>(
+    body: &[u8],
+    limit: usize,
+    mut grow: impl FnMut(usize) -> Result<(), E>,
+) -> Result<Vec<u8>, E> {
+    let mut gz = flate2::read::GzDecoder::new(body);
+    let mut out = Vec::new();
+    loop {
+        // One byte past the limit tells a body at the limit from one over it.
+        let want = GUNZIP_CHUNK.min(limit + 1 - out.len());
+        grow(want)?;
+        out.reserve_exact(want);
+        let n = (&mut gz)
+            .take(want as u64)
+            .read_to_end(&mut out)
+            .map_err(|e| OtlpError::MalformedGzip(printable(e.to_string().as_bytes())))?;
+        if out.len() > limit {
+            return Err(OtlpError::DecodedTooLarge { limit }.into());
+        }
+        if n < want {
+            return Ok(out);
+        }
     }
 }
+
+/// How much [`gunzip`] takes at a time.
+pub const GUNZIP_CHUNK: usize = 256 << 10;
 
 /// Parses an uncompressed body; protobuf strings borrow from it.
 pub fn parse(

@@ -43,13 +43,42 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 fn gunzip_stops_a_bomb_at_the_limit() {
     let bomb = gzip(&vec![0u8; 10 << 20]);
     assert!(bomb.len() < 64 << 10, "10 MiB of zeros compress well");
-    match gunzip(&bomb, 1 << 20) {
+    let mut asked = 0;
+    let grow = |n| -> Result<(), OtlpError> {
+        asked += n;
+        Ok(())
+    };
+    match gunzip(&bomb, 1 << 20, grow) {
         Err(OtlpError::DecodedTooLarge { limit }) => assert_eq!(limit, 1 << 20),
         other => panic!("expected DecodedTooLarge, got {other:?}"),
     }
-    assert_eq!(gunzip(&gzip(b"hello"), 5).expect("fits"), b"hello");
-    let broken = gunzip(b"\x1f\x8b not gzip", 100).unwrap_err();
+    assert!(
+        asked <= (1 << 20) + 1,
+        "no more memory than the limit was asked for: {asked}"
+    );
+    let ok = |_| -> Result<(), OtlpError> { Ok(()) };
+    assert_eq!(gunzip(&gzip(b"hello"), 5, ok).expect("fits"), b"hello");
+    let at_limit = vec![7u8; 3 * GUNZIP_CHUNK];
+    assert_eq!(
+        gunzip(&gzip(&at_limit), at_limit.len(), ok).expect("fits"),
+        at_limit
+    );
+    let broken = gunzip(b"\x1f\x8b not gzip", 100, ok).unwrap_err();
     assert_eq!(broken.status(), StatusCode::BAD_REQUEST);
+    // The budget refuses as the body grows: here after the first chunk.
+    let mut chunks = 0;
+    let budget = |_| -> Result<(), OtlpError> {
+        chunks += 1;
+        if chunks > 1 {
+            Err(OtlpError::DecodedTooLarge { limit: 0 })
+        } else {
+            Ok(())
+        }
+    };
+    assert!(matches!(
+        gunzip(&gzip(&at_limit), 64 << 20, budget),
+        Err(OtlpError::DecodedTooLarge { limit: 0 })
+    ));
 }
 
 #[test]
