@@ -24,10 +24,15 @@ fn bench(c: &mut Criterion) {
     let gzipped = enc.finish().unwrap();
     let points = (w.batch * w.samples_per_series) as u64;
     let limits = rwgate_wire::Limits::default();
+    // `first sight`: the translation cache off, every point translated from scratch.
     let settings = Settings::default();
-    let run = |raw: &[u8]| {
+    let warm = Settings {
+        cache_bytes: 64 << 20,
+        ..Settings::default()
+    };
+    let run = |raw: &[u8], settings: &Settings| {
         let req = otlp::parse(Encoding::Protobuf, raw).unwrap();
-        let t = otlp::translate(&req, &settings, limits.max_decoded_bytes).unwrap();
+        let t = otlp::translate(&req, settings, limits.max_decoded_bytes).unwrap();
         let batch =
             rwgate_wire::decode(rwgate_wire::Protocol::V1, t.body.into(), &limits, 0).unwrap();
         assert_eq!(batch.accepted().samples, points);
@@ -36,7 +41,13 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("otlp_edge_cluster");
     g.throughput(Throughput::Elements(points));
     g.sample_size(20);
-    g.bench_function("parse_translate_decode", |b| b.iter(|| run(&raw)));
+    g.bench_function("parse_translate_decode", |b| {
+        b.iter(|| run(&raw, &settings))
+    });
+    // The steady state: the same series exported again, the cache warm.
+    g.bench_function("parse_translate_decode_cached", |b| {
+        b.iter(|| run(&raw, &warm))
+    });
     // The steps alone.
     g.bench_function("parse", |b| {
         b.iter(|| otlp::parse(Encoding::Protobuf, &raw).unwrap())
@@ -46,13 +57,21 @@ fn bench(c: &mut Criterion) {
     g.bench_function("translate", |b| {
         b.iter(|| otlp::translate(&parsed, &settings, limits.max_decoded_bytes).unwrap())
     });
+    g.bench_function("translate_cached", |b| {
+        b.iter(|| otlp::translate(&parsed, &warm, limits.max_decoded_bytes).unwrap())
+    });
     let body = bytes::Bytes::from(translated.body);
     g.bench_function("decode_translation", |b| {
         b.iter(|| rwgate_wire::decode(rwgate_wire::Protocol::V1, body.clone(), &limits, 0).unwrap())
     });
     g.bench_function("gzip", |b| {
         let grow = |_| Ok::<(), otlp::OtlpError>(());
-        b.iter(|| run(&otlp::gunzip(&gzipped, limits.max_decoded_bytes, grow).unwrap()))
+        b.iter(|| {
+            run(
+                &otlp::gunzip(&gzipped, limits.max_decoded_bytes, grow).unwrap(),
+                &settings,
+            )
+        })
     });
     g.finish();
 }

@@ -264,6 +264,10 @@ pub struct OtlpPoints {
     pub refused: u64,
     /// Points sent as stale markers: the no-recorded-value flag.
     pub stale: u64,
+    /// Points whose labels the translation cache knew.
+    pub cache_hits: u64,
+    /// Points whose labels it did not.
+    pub cache_misses: u64,
 }
 
 impl OtlpPoints {
@@ -275,6 +279,9 @@ impl OtlpPoints {
             ("refused", self.refused),
         ] {
             metrics::counter!(m::OTLP_DATA_POINTS, "outcome" => outcome).increment(n);
+        }
+        for (result, n) in [("hit", self.cache_hits), ("miss", self.cache_misses)] {
+            metrics::counter!(m::OTLP_TRANSLATION_CACHE_LOOKUPS, "result" => result).increment(n);
         }
     }
 }

@@ -492,6 +492,8 @@ impl App {
             translated: translated.points - translated.refused_points(),
             refused: translated.refused_points(),
             stale: translated.stale,
+            cache_hits: translated.cache_hits,
+            cache_misses: translated.cache_misses,
         }
         .emit();
         translation.refused_points = translated.refused_points();

@@ -24,6 +24,8 @@ pub const DISCARDED_SAMPLES: &str = "rwgate_discarded_samples_total";
 /// OTLP data points, by `outcome`: `translated`, `stale_marker` (the no-recorded-value
 /// flag) or `refused`.
 pub const OTLP_DATA_POINTS: &str = "rwgate_otlp_data_points_total";
+/// OTLP translation cache lookups, by `result`: `hit` or `miss`.
+pub const OTLP_TRANSLATION_CACHE_LOOKUPS: &str = "rwgate_otlp_translation_cache_lookups_total";
 /// Series whose labels arrived unsorted and were sorted.
 pub const SORTED_SERIES: &str = "rwgate_sorted_series_total";
 /// Forward requests, by `endpoint` and `result`.
@@ -72,6 +74,7 @@ pub const BUILD_INFO: &str = "rwgate_build_info";
 /// Every metric name of this crate (the ring's are in `rwgate_ring::metrics::ALL`).
 pub const ALL: &[&str] = &[
     OTLP_DATA_POINTS,
+    OTLP_TRANSLATION_CACHE_LOOKUPS,
     RATE_LIMIT_PEERS,
     REQUESTS,
     REQUEST_DURATION,
@@ -168,6 +171,10 @@ fn describe() {
     describe_counter!(
         OTLP_DATA_POINTS,
         "OTLP data points, by outcome: translated, stale_marker or refused."
+    );
+    describe_counter!(
+        OTLP_TRANSLATION_CACHE_LOOKUPS,
+        "OTLP translation cache lookups, by result: hit or miss."
     );
     describe_counter!(
         SORTED_SERIES,

@@ -193,6 +193,7 @@ impl<'a> From<NumberDataPointJson<'a>> for NumberDataPoint<'a> {
     fn from(p: NumberDataPointJson<'a>) -> NumberDataPoint<'a> {
         NumberDataPoint {
             attributes: p.attributes,
+            raw_attributes: &[],
             time_unix_nano: p.time_unix_nano,
             value: number(p.as_double, p.as_int),
             exemplars: p.exemplars,

@@ -25,7 +25,7 @@ pub use names::TranslationStrategy;
 pub use translate::{Refusal, Settings, Translated, translate};
 
 /// The `otlp` section of the configuration. Reloaded with the config.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OtlpConfig {
     /// How OTLP metric and attribute names become Prometheus names.
@@ -34,6 +34,20 @@ pub struct OtlpConfig {
     /// `job` and `instance`, which always are). The tenancy's `tenant_label`, when a
     /// resource carries it as an attribute, always is too.
     pub promote_resource_attributes: Vec<String>,
+    /// Memory for remembering what points' attributes translate to, over all worker
+    /// threads and both generations (about 200 bytes per distinct series per thread;
+    /// 0 turns it off).
+    pub translation_cache_bytes: usize,
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        OtlpConfig {
+            translation_strategy: TranslationStrategy::default(),
+            promote_resource_attributes: Vec::new(),
+            translation_cache_bytes: translate::cache::DEFAULT_BYTES,
+        }
+    }
 }
 
 impl OtlpConfig {
@@ -46,6 +60,7 @@ impl OtlpConfig {
         Settings {
             strategy: self.translation_strategy,
             promote,
+            cache_bytes: self.translation_cache_bytes,
         }
     }
 }

@@ -128,11 +128,14 @@ pub struct Summary<'a> {
 }
 
 /// `NumberDataPoint`.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
-#[serde(from = "json::NumberDataPointJson")]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct NumberDataPoint<'a> {
-    /// Point attributes.
+    /// Point attributes, when decoded (OTLP/JSON, or protobuf fields not in one run).
     pub attributes: Vec<KeyValue<'a>>,
+    /// Point attributes as their undecoded protobuf fields (`attributes`, field 7), one
+    /// run of bytes; empty when `attributes` holds them. [`super::pb::attributes`]
+    /// decodes them.
+    pub raw_attributes: &'a [u8],
     /// Unix nanoseconds.
     pub time_unix_nano: u64,
     /// The value.
@@ -141,6 +144,12 @@ pub struct NumberDataPoint<'a> {
     pub exemplars: Vec<Exemplar<'a>>,
     /// [`NO_RECORDED_VALUE`] and reserved bits.
     pub flags: u32,
+}
+
+impl<'de, 'a> Deserialize<'de> for NumberDataPoint<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        json::NumberDataPointJson::deserialize(d).map(Into::into)
+    }
 }
 
 /// `NumberDataPoint.value` and `Exemplar.value`.

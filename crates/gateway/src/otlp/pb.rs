@@ -368,23 +368,59 @@ fn points<'a, P>(
     Ok(())
 }
 
+/// A number point's attributes are kept as their raw fields when those are one run of
+/// bytes (as every encoder writes them): the translation remembers what such a run
+/// translates to and decodes it ([`attributes`]) only when it has not seen it.
 fn number_point(b: &[u8]) -> Result<NumberDataPoint<'_>, PbError> {
     let mut r = Reader::new(b, "NumberDataPoint");
     let mut out = NumberDataPoint::default();
-    while let Some((f, w)) = r.next()? {
+    // The run of attribute fields so far, as offsets in `b`.
+    let mut run = 0..0;
+    let mut scattered = false;
+    loop {
+        let start = b.len() - r.buf.len();
+        let Some((f, w)) = r.next()? else { break };
         match f {
             3 => out.time_unix_nano = r.fixed64(f, w)?,
             4 => out.value = Some(NumberValue::AsDouble(r.double(f, w)?)),
             6 => out.value = Some(NumberValue::AsInt(r.fixed64(f, w)? as i64)),
             5 => out.exemplars.push(exemplar(r.bytes(f, w)?)?),
             7 => {
-                if out.attributes.capacity() == 0 {
-                    out.attributes.reserve(8);
+                r.bytes(f, w)?;
+                let end = b.len() - r.buf.len();
+                if run.is_empty() {
+                    run = start..end;
+                } else if run.end == start {
+                    run.end = end;
+                } else {
+                    scattered = true;
                 }
-                out.attributes.push(key_value(r.bytes(f, w)?, 0)?);
             }
             8 => out.flags = r.varint(f, w)? as u32,
             _ => {}
+        }
+    }
+    if scattered {
+        // Attribute fields with others between them: decode them where they are.
+        let mut r = Reader::new(b, "NumberDataPoint");
+        while let Some((f, w)) = r.next()? {
+            if f == 7 {
+                out.attributes.push(key_value(r.bytes(f, w)?, 0)?);
+            }
+        }
+    } else {
+        out.raw_attributes = &b[run];
+    }
+    Ok(out)
+}
+
+/// Decodes a run of `attributes` fields (`NumberDataPoint.raw_attributes`).
+pub fn attributes(raw: &[u8]) -> Result<Vec<KeyValue<'_>>, PbError> {
+    let mut r = Reader::new(raw, "NumberDataPoint");
+    let mut out = Vec::with_capacity(8);
+    while let Some((f, w)) = r.next()? {
+        if f == 7 {
+            out.push(key_value(r.bytes(f, w)?, 0)?);
         }
     }
     Ok(out)

@@ -15,6 +15,7 @@
 //! or unspecified temporality, an exponential scale below -4, a NaN counter value, a
 //! metric whose name translates to nothing.
 
+pub mod cache;
 mod output;
 
 use std::borrow::Cow;
@@ -44,6 +45,17 @@ pub struct Settings {
     pub strategy: TranslationStrategy,
     /// Resource attributes copied onto every series of the resource.
     pub promote: Vec<String>,
+    /// Memory for the translation cache over all threads; 0 turns it off.
+    pub cache_bytes: usize,
+}
+
+impl Settings {
+    /// What the cache's scope takes from the settings: anything that changes a
+    /// translation.
+    fn fingerprint(&self) -> u64 {
+        let text = format!("{:?}\u{0}{}", self.strategy, self.promote.join("\u{0}"));
+        xxhash_rust::xxh3::xxh3_64(text.as_bytes())
+    }
 }
 
 /// Why a data point was refused.
@@ -59,6 +71,8 @@ pub enum Refusal {
     InvalidScale,
     /// A metric name that translates to nothing, or a metric without points' kind.
     InvalidMetric,
+    /// Point attributes that are not valid protobuf or UTF-8.
+    MalformedAttributes,
 }
 
 impl Refusal {
@@ -70,6 +84,7 @@ impl Refusal {
             Refusal::NanCount,
             Refusal::InvalidScale,
             Refusal::InvalidMetric,
+            Refusal::MalformedAttributes,
         ]
         .into_iter()
     }
@@ -82,6 +97,7 @@ impl Refusal {
             Refusal::NanCount => "otlp_nan_count",
             Refusal::InvalidScale => "otlp_invalid_scale",
             Refusal::InvalidMetric => "otlp_invalid_metric",
+            Refusal::MalformedAttributes => "otlp_malformed_attributes",
         }
     }
 }
@@ -99,6 +115,10 @@ pub struct Translated {
     pub first_refusal: Option<String>,
     /// Points sent as stale markers (the no-recorded-value flag).
     pub stale: u64,
+    /// Points whose labels the translation cache knew, and did not.
+    pub cache_hits: u64,
+    /// See `cache_hits`.
+    pub cache_misses: u64,
 }
 
 impl Translated {
@@ -116,10 +136,18 @@ pub struct TooLarge {
 }
 
 /// [`value_string`], borrowing strings.
-fn value_str<'a>(v: Option<&'a AnyValue<'a>>) -> Cow<'a, str> {
+fn value_str<'a>(v: Option<&AnyValue<'a>>) -> Cow<'a, str> {
     match v.and_then(|v| v.value.as_ref()) {
-        Some(Value::StringValue(s)) => Cow::Borrowed(s.as_ref()),
+        Some(Value::StringValue(Cow::Borrowed(s))) => Cow::Borrowed(s),
         _ => Cow::Owned(value_string(v)),
+    }
+}
+
+/// [`names::label_name`] of an attribute key, borrowing what the key borrows.
+fn key_name<'a>(key: &Cow<'a, str>, strategy: TranslationStrategy) -> Option<Cow<'a, str>> {
+    match key {
+        Cow::Borrowed(k) => names::label_name(k, strategy),
+        Cow::Owned(k) => names::label_name(k, strategy).map(|n| Cow::Owned(n.into_owned())),
     }
 }
 
@@ -206,6 +234,8 @@ struct ResourceLabels<'a> {
     promoted: Labels<'a>,
     /// `job` and `instance`, which override point attributes.
     identity: Labels<'a>,
+    /// The translation cache's scope for this resource's points.
+    scope: u64,
 }
 
 impl<'a> ResourceLabels<'a> {
@@ -229,14 +259,24 @@ impl<'a> ResourceLabels<'a> {
         if let Some(id) = attr(attrs, SERVICE_INSTANCE_ID) {
             identity.push((Cow::Borrowed("instance"), value_str(id.value.as_ref())));
         }
-        ResourceLabels { promoted, identity }
+        let mut encoded = Vec::new();
+        for (n, v) in promoted.iter().chain(&identity) {
+            encoded.push(0xff);
+            output::push_label(&mut encoded, n, v);
+        }
+        let scope = cache::scope(s.fingerprint(), &encoded);
+        ResourceLabels {
+            promoted,
+            identity,
+            scope,
+        }
     }
 }
 
 /// `createAttributes`: the labels of a point without `__name__`, sorted by name, into
 /// `out` (reused from point to point).
 fn base_labels<'a>(
-    attrs: &'a [KeyValue<'a>],
+    attrs: &[KeyValue<'a>],
     resource: &ResourceLabels<'a>,
     ignore: &[&str],
     strategy: TranslationStrategy,
@@ -246,7 +286,7 @@ fn base_labels<'a>(
     let mut renamed = false;
     for kv in attrs {
         if !ignore.contains(&kv.key.as_ref())
-            && let Some(name) = names::label_name(&kv.key, strategy)
+            && let Some(name) = key_name(&kv.key, strategy)
         {
             renamed |= matches!(name, Cow::Owned(_));
             out.push((name, value_str(kv.value.as_ref())));
@@ -257,14 +297,14 @@ fn base_labels<'a>(
     if renamed || !attrs.is_sorted_by(|a, b| a.key < b.key) {
         // Colliding names merge in attribute-key order.
         if !attrs.is_sorted_by(|a, b| a.key <= b.key) {
-            let mut by_key: Vec<&'a KeyValue<'a>> = attrs
+            let mut by_key: Vec<&KeyValue<'a>> = attrs
                 .iter()
                 .filter(|kv| !ignore.contains(&kv.key.as_ref()))
                 .collect();
             by_key.sort_by(|a, b| a.key.cmp(&b.key));
             out.clear();
             for kv in by_key {
-                if let Some(name) = names::label_name(&kv.key, strategy) {
+                if let Some(name) = key_name(&kv.key, strategy) {
                     out.push((name, value_str(kv.value.as_ref())));
                 }
             }
@@ -439,6 +479,7 @@ pub fn translate(
 ) -> Result<Translated, TooLarge> {
     let mut run = Run {
         out: Output::new(limit),
+        cache_bytes: s.cache_bytes,
         t: Translated::default(),
         labels: Labels::new(),
         span: None,
@@ -480,6 +521,7 @@ fn target_info<'a>(
     let only_identity = ResourceLabels {
         promoted: Labels::new(),
         identity: resource.identity.clone(),
+        scope: 0,
     };
     let mut base = Labels::new();
     base_labels(attrs, &only_identity, &identifying, strategy, &mut base);
@@ -530,6 +572,8 @@ fn temporality_refusal(temporality: i32) -> Option<Refusal> {
 /// What the translation of one request carries from metric to metric.
 struct Run<'a> {
     out: Output,
+    /// `Settings::cache_bytes`.
+    cache_bytes: usize,
     t: Translated,
     /// The labels of the point at hand, reused.
     labels: Labels<'a>,
@@ -649,17 +693,72 @@ fn number_point<'a>(
         refuse(&mut run.t, Refusal::NanCount, cx.name, 1);
         return Ok(());
     }
-    run.t.stale += u64::from(stale);
-    cx.base(&p.attributes, &mut run.labels);
     let at = ms(p.time_unix_nano);
-    let (labels, out) = (&run.labels, &mut run.out);
-    out.sample(labels, cx.name, None, stale_or(stale, value), at)?;
-    if !p.exemplars.is_empty() {
-        let ex = exemplars(&p.exemplars);
-        out.charge(ex.len() * 64)?;
-        out.series(labels, cx.name, None)?.exemplars.extend(ex);
-    }
+    let exemplars = exemplars(&p.exemplars);
+    run.out.charge(exemplars.len() * 64)?;
+    let series = if p.raw_attributes.is_empty() {
+        cx.base(&p.attributes, &mut run.labels);
+        run.out.series(&run.labels, cx.name, None)?
+    } else {
+        match raw_point_series(cx, p.raw_attributes, run)? {
+            Some(i) => run.out.series_at(i),
+            None => {
+                refuse(&mut run.t, Refusal::MalformedAttributes, cx.name, 1);
+                return Ok(());
+            }
+        }
+    };
+    series.samples.push(output::Sample {
+        value: stale_or(stale, value),
+        timestamp: at,
+    });
+    series.exemplars.extend(exemplars);
+    run.out.charge(20)?;
+    run.t.stale += u64::from(stale);
     Ok(())
+}
+
+/// The series of a number point whose attributes are undecoded fields: from the
+/// translation cache when it knows them, else decoded, translated and remembered.
+/// `None` when they do not decode.
+fn raw_point_series<'a>(
+    cx: &PointCtx<'a, '_>,
+    raw: &'a [u8],
+    run: &mut Run<'a>,
+) -> Result<Option<usize>, TooLarge> {
+    let bytes = run.cache_bytes;
+    let key = cache::key(cx.resource.scope, raw);
+    if bytes > 0 {
+        let hit = cache::with(bytes, |c| {
+            c.get(key)
+                .map(|(labels, at)| run.out.series_split(labels, at, cx.name))
+        });
+        if let Some(found) = hit {
+            run.t.cache_hits += 1;
+            return found.map(Some);
+        }
+        run.t.cache_misses += 1;
+    }
+    let Ok(attrs) = super::pb::attributes(raw) else {
+        return Ok(None);
+    };
+    let mut labels = Labels::new();
+    base_labels(&attrs, cx.resource, &[], cx.strategy, &mut labels);
+    // A point that names its own `__name__` is rare and not remembered.
+    if bytes > 0 && !labels.iter().any(|(n, _)| n == "__name__") {
+        let mut encoded = Vec::new();
+        let mut name_at = None;
+        for (n, v) in &labels {
+            if name_at.is_none() && n.as_ref() > "__name__" {
+                name_at = Some(encoded.len());
+            }
+            output::push_label(&mut encoded, n, v);
+        }
+        let name_at = name_at.unwrap_or(encoded.len());
+        cache::with(bytes, |c| c.insert(key, &encoded, name_at));
+        return run.out.series_split(&encoded, name_at, cx.name).map(Some);
+    }
+    run.out.series_index(&labels, cx.name, None).map(Some)
 }
 
 fn histogram_point<'a>(

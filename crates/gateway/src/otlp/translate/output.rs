@@ -129,15 +129,52 @@ impl Output {
         name: &str,
         extra: Option<(&str, &str)>,
     ) -> Result<&mut Series, TooLarge> {
+        let i = self.series_index(base, name, extra)?;
+        Ok(&mut self.series[i])
+    }
+
+    /// [`Output::series`], by index.
+    pub fn series_index(
+        &mut self,
+        base: &[(Cow<'_, str>, Cow<'_, str>)],
+        name: &str,
+        extra: Option<(&str, &str)>,
+    ) -> Result<usize, TooLarge> {
         self.scratch.clear();
         encode_labels(base, name, extra, &mut self.scratch);
+        self.find_or_add()
+    }
+
+    /// The series whose encoded labels are `labels` with `__name__` = `name` inserted
+    /// at byte `name_at`, by index.
+    pub fn series_split(
+        &mut self,
+        labels: &[u8],
+        name_at: usize,
+        name: &str,
+    ) -> Result<usize, TooLarge> {
+        self.scratch.clear();
+        let (before, after) = labels.split_at(name_at.min(labels.len()));
+        self.scratch.extend_from_slice(before);
+        push_label(&mut self.scratch, "__name__", name);
+        self.scratch.extend_from_slice(after);
+        self.find_or_add()
+    }
+
+    /// The series at `i` (from [`Output::series_index`] or [`Output::series_split`]).
+    pub fn series_at(&mut self, i: usize) -> &mut Series {
+        &mut self.series[i]
+    }
+
+    /// The series labeled `scratch`, created when new.
+    fn find_or_add(&mut self) -> Result<usize, TooLarge> {
         let hash = xxhash_rust::xxh3::xxh3_64(&self.scratch);
         let head = self.index.get(&hash).copied();
         let mut at = head;
         while let Some(i) = at {
             let s = &self.series[i as usize];
             if self.labels[s.labels.clone()] == self.scratch[..] {
-                return Ok(&mut self.series[i as usize]);
+                return Ok(i as usize);
             }
             at = s.next;
         }
@@ -153,7 +190,7 @@ impl Output {
             histograms: Vec::new(),
         });
         self.index.insert(hash, i);
-        Ok(&mut self.series[i as usize])
+        Ok(i as usize)
     }
 
     /// Appends a sample to the series (see [`Output::series`]).
@@ -229,7 +266,8 @@ fn encode_labels(
     }
 }
 
-fn push_label(buf: &mut Vec<u8>, name: &str, value: &str) {
+/// Appends one `TimeSeries.labels` field; nothing for an empty value.
+pub(super) fn push_label(buf: &mut Vec<u8>, name: &str, value: &str) {
     if value.is_empty() {
         return;
     }

@@ -657,3 +657,133 @@ fn attribute_values_of_every_type_are_written_as_pdata_writes_them() {
     assert_eq!(s(arr), r#"["a",1]"#);
     assert_eq!(super::value_string(None), "");
 }
+
+fn cached(bytes: usize) -> Settings {
+    Settings {
+        cache_bytes: bytes,
+        ..Settings::default()
+    }
+}
+
+/// The translation cache changes nothing but the work: the same request, translated
+/// without it, with it cold and with it warm, gives the same bytes.
+#[test]
+fn the_translation_cache_gives_the_same_output_and_is_used() {
+    let mut resource = service();
+    resource.push(kv("k8s.pod.name", "p"));
+    let points = |n: usize| -> Vec<NumberDataPoint> {
+        (0..n)
+            .map(|i| {
+                number(
+                    vec![kv("a", &format!("{i}")), kv("b", "x"), kv("zz", "y")],
+                    i as f64,
+                )
+            })
+            .collect()
+    };
+    let req = request(
+        resource,
+        vec![
+            metric(
+                "g",
+                "",
+                Data::Gauge(Gauge {
+                    data_points: points(50),
+                }),
+            ),
+            metric(
+                "c",
+                "",
+                Data::Sum(Sum {
+                    data_points: points(50),
+                    aggregation_temporality: CUMULATIVE,
+                    is_monotonic: true,
+                }),
+            ),
+        ],
+    );
+    let (_, off) = run(&req, &cached(0));
+    crate::otlp::translate::cache::with(64 << 20, |c| c.clear());
+    let (_, cold) = run(&req, &cached(64 << 20));
+    let (_, warm) = run(&req, &cached(64 << 20));
+    assert_eq!(cold.body, off.body);
+    assert_eq!(warm.body, off.body);
+    assert_eq!(
+        (cold.cache_hits, cold.cache_misses),
+        (50, 50),
+        "g and c share attribute runs"
+    );
+    assert_eq!((warm.cache_hits, warm.cache_misses), (100, 0));
+    // Another resource's points with the same attribute bytes are not confused.
+    let mut other = req.clone();
+    other.resource_metrics[0].resource = Some(Resource {
+        attributes: vec![kv("service.name", "other")],
+    });
+    let (w, _) = run(&other, &cached(64 << 20));
+    assert!(series(&w).iter().all(|(l, _)| l.contains(r#"job="other""#)));
+}
+
+/// Attribute fields with other fields between them are decoded where they are.
+#[test]
+fn scattered_attribute_fields_are_read_too() {
+    let a = KeyValue::encode_to_vec(&kv("a", "1"));
+    let b = KeyValue::encode_to_vec(&kv("b", "2"));
+    let mut point = Vec::new();
+    point.push(0x3a); // field 7, attributes
+    point.push(a.len() as u8);
+    point.extend_from_slice(&a);
+    point.push(0x21); // field 4, as_double
+    point.extend_from_slice(&2.5f64.to_le_bytes());
+    point.push(0x3a);
+    point.push(b.len() as u8);
+    point.extend_from_slice(&b);
+    let raw = wrap_gauge_point(&point);
+    let parsed = crate::otlp::pb::decode(&raw).expect("parses");
+    let t = translate(&parsed, &Settings::default(), 1 << 20).expect("within the limit");
+    let w = pb::WriteRequest::decode(&t.body[..]).expect("valid");
+    assert_eq!(
+        series(&w),
+        vec![(r#"{__name__="g",a="1",b="2"}"#.to_string(), vec![(2.5, 0)])]
+    );
+}
+
+/// A gauge `g` with one point whose encoding is `point`.
+fn wrap_gauge_point(point: &[u8]) -> Vec<u8> {
+    let field = |n: u8, inner: &[u8]| {
+        let mut v = vec![n, inner.len() as u8];
+        v.extend_from_slice(inner);
+        v
+    };
+    let gauge = field(0x0a, point);
+    let mut metric = field(0x0a, b"g");
+    metric.extend(field(0x2a, &gauge));
+    let scope = field(0x12, &metric);
+    let rm = field(0x12, &scope);
+    field(0x0a, &rm)
+}
+
+#[test]
+fn malformed_attributes_refuse_their_point_only() {
+    let bad = KeyValue::encode_to_vec(&kv("a", "x"))
+        .into_iter()
+        .map(|b| if b == b'x' { 0xff } else { b })
+        .collect::<Vec<u8>>();
+    let mut point = vec![0x3a, bad.len() as u8];
+    point.extend_from_slice(&bad);
+    let raw = wrap_gauge_point(&point);
+    let parsed = crate::otlp::pb::decode(&raw).expect("attributes are read later");
+    for s in [Settings::default(), cached(1 << 20)] {
+        let t = translate(&parsed, &s, 1 << 20).expect("within the limit");
+        assert_eq!(
+            t.refused.get(&super::Refusal::MalformedAttributes),
+            Some(&1)
+        );
+        assert_eq!(
+            pb::WriteRequest::decode(&t.body[..])
+                .expect("valid")
+                .timeseries
+                .len(),
+            0
+        );
+    }
+}
