@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use e2e::*;
-use rwgate_gateway::cli::{LookupArgs, RingOpts, ring_lookup};
+use rwgate_testkit::ring::lookup_indexes;
 
 /// tenant-a's relabeling: a label added and one copied, so every tenant-a series
 /// arrives with labels its agent did not send, and is placed by them.
@@ -139,22 +139,8 @@ fn agents_series_land_on_exactly_the_ring_lookup_receivers() {
             );
             "tenant-b"
         };
-        let out = ring_lookup(&LookupArgs {
-            hashrings: rings.clone(),
-            tenant: tenant.into(),
-            series: s.selector(),
-            wire_order: false,
-            ring: RingOpts {
-                replication_factor: 2,
-                algorithm: rwgate_ring::Algorithm::Hashmod,
-                sections_per_node: 1000,
-            },
-        })
-        .unwrap();
-        let want: BTreeSet<usize> = out
-            .lines()
-            .map(|u| urls.iter().position(|x| x == u).unwrap())
-            .collect();
+        let algorithm = rwgate_ring::Algorithm::Hashmod;
+        let want = lookup_indexes(&rings, tenant, &s.label_pairs(), 2, algorithm, &urls);
         assert_eq!(
             on,
             &want,

@@ -13,9 +13,9 @@ use std::path::Path;
 use std::process::Command;
 
 use e2e::*;
-use rwgate_gateway::cli::{LookupArgs, RingOpts, ring_lookup};
 use rwgate_proto::prometheus as pb;
 use rwgate_testkit::receiver::DevReceiver;
+use rwgate_testkit::ring::lookup_indexes;
 
 type Labels = BTreeMap<String, String>;
 /// Each series (labels in wire order) with its last write and the receivers that got it.
@@ -176,31 +176,9 @@ async fn the_opentelemetry_sdk_export_lands_on_the_right_receivers_under_the_rig
         got.keys().collect::<Vec<_>>()
     );
     for (labels, (_, on)) in &got {
-        let selector = format!(
-            "{{{}}}",
-            labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v:?}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-        let out = ring_lookup(&LookupArgs {
-            hashrings: rings.clone(),
-            tenant: "tenant-a".into(),
-            series: selector.clone(),
-            wire_order: false,
-            ring: RingOpts {
-                replication_factor: 2,
-                algorithm: rwgate_ring::Algorithm::Hashmod,
-                sections_per_node: 1000,
-            },
-        })
-        .unwrap();
-        let want: BTreeSet<usize> = out
-            .lines()
-            .map(|u| urls.iter().position(|x| x == u).unwrap())
-            .collect();
-        assert_eq!(on, &want, "{selector}");
+        let algorithm = rwgate_ring::Algorithm::Hashmod;
+        let want = lookup_indexes(&rings, "tenant-a", labels, 2, algorithm, &urls);
+        assert_eq!(on, &want, "{labels:?}");
     }
     for (i, r) in receivers.iter().enumerate() {
         let tenants: Vec<String> = r.tenants().into_keys().collect();

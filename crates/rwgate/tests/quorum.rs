@@ -7,8 +7,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use rwgate_gateway::cli::{LookupArgs, RingOpts, ring_lookup};
 use rwgate_testkit::receiver::Mode;
+use rwgate_testkit::ring::lookup_indexes;
 
 const TENANT: &str = "tenant-a";
 
@@ -32,31 +32,15 @@ async fn placement_of_every_series_equals_ring_lookup() {
         assert_eq!(answer.status, 200, "{}", answer.body);
         for i in 0..n {
             let l = labels(i);
-            let selector = format!(
-                "{{{}}}",
-                l.iter()
-                    .map(|(k, v)| format!("{k}=\"{v}\""))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            );
-            let out = ring_lookup(&LookupArgs {
-                hashrings: h.hashrings.clone(),
-                tenant: TENANT.into(),
-                series: selector,
-                wire_order: false,
-                ring: RingOpts {
-                    replication_factor: rf,
-                    algorithm: if ketama {
-                        rwgate_ring::Algorithm::Ketama
-                    } else {
-                        rwgate_ring::Algorithm::Hashmod
-                    },
-                    sections_per_node: 1000,
-                },
-            })
-            .unwrap();
-            let mut want: Vec<usize> = out.lines().map(|u| h.index_of_url(u)).collect();
-            want.sort_unstable();
+            let algorithm = if ketama {
+                rwgate_ring::Algorithm::Ketama
+            } else {
+                rwgate_ring::Algorithm::Hashmod
+            };
+            let urls: Vec<String> = h.receivers.iter().map(|r| r.url()).collect();
+            let want: Vec<usize> = lookup_indexes(&h.hashrings, TENANT, &l, rf, algorithm, &urls)
+                .into_iter()
+                .collect();
             assert_eq!(want.len(), rf);
             assert_eq!(
                 h.holders(TENANT, &as_refs(&l)),

@@ -297,38 +297,22 @@ fn metric(b: &[u8]) -> Result<Metric<'_>, PbError> {
             }
             9 => {
                 let mut h = Histogram::default();
-                let mut temporality = 0;
-                points(
+                h.aggregation_temporality = temporal_points(
                     r.bytes(f, w)?,
                     "Histogram",
                     &mut h.data_points,
                     histogram_point,
-                    |r, f, w| {
-                        if f == 2 {
-                            temporality = r.varint(f, w)? as i32;
-                        }
-                        Ok(())
-                    },
                 )?;
-                h.aggregation_temporality = temporality;
                 out.data = Some(Data::Histogram(h));
             }
             10 => {
                 let mut h = ExponentialHistogram::default();
-                let mut temporality = 0;
-                points(
+                h.aggregation_temporality = temporal_points(
                     r.bytes(f, w)?,
                     "ExponentialHistogram",
                     &mut h.data_points,
                     exponential_point,
-                    |r, f, w| {
-                        if f == 2 {
-                            temporality = r.varint(f, w)? as i32;
-                        }
-                        Ok(())
-                    },
                 )?;
-                h.aggregation_temporality = temporality;
                 out.data = Some(Data::ExponentialHistogram(h));
             }
             11 => {
@@ -346,6 +330,23 @@ fn metric(b: &[u8]) -> Result<Metric<'_>, PbError> {
         }
     }
     Ok(out)
+}
+
+/// A histogram's points and its aggregation temporality (field 2).
+fn temporal_points<'a, P>(
+    b: &'a [u8],
+    msg: &'static str,
+    out: &mut Vec<P>,
+    point: fn(&'a [u8]) -> Result<P, PbError>,
+) -> Result<i32, PbError> {
+    let mut temporality = 0;
+    points(b, msg, out, point, |r, f, w| {
+        if f == 2 {
+            temporality = r.varint(f, w)? as i32;
+        }
+        Ok(())
+    })?;
+    Ok(temporality)
 }
 
 /// A gauge, sum, histogram or summary: its points (field 1, decoded by `point`) and its

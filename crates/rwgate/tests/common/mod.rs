@@ -244,30 +244,11 @@ impl Harness {
     /// The receivers (by index) `rwgate ring lookup` names for `labels` of `tenant` at
     /// replication factor `rf` (hashmod), sorted.
     pub fn lookup(&self, tenant: &str, labels: &[(&str, &str)], rf: usize) -> Vec<usize> {
-        use rwgate_gateway::cli::{LookupArgs, RingOpts, ring_lookup};
-        let selector = format!(
-            "{{{}}}",
-            labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v:?}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-        let out = ring_lookup(&LookupArgs {
-            hashrings: self.hashrings.clone(),
-            tenant: tenant.into(),
-            series: selector,
-            wire_order: false,
-            ring: RingOpts {
-                replication_factor: rf,
-                algorithm: rwgate_ring::Algorithm::Hashmod,
-                sections_per_node: 1000,
-            },
-        })
-        .unwrap();
-        let mut idx: Vec<usize> = out.lines().map(|u| self.index_of_url(u)).collect();
-        idx.sort_unstable();
-        idx
+        let urls: Vec<String> = self.receivers.iter().map(|r| r.url()).collect();
+        let algorithm = rwgate_ring::Algorithm::Hashmod;
+        rwgate_testkit::ring::lookup_indexes(&self.hashrings, tenant, labels, rf, algorithm, &urls)
+            .into_iter()
+            .collect()
     }
 
     pub fn index_of_url(&self, url: &str) -> usize {
