@@ -199,7 +199,7 @@ pub fn gunzip<E: From<OtlpError>>(
     let mut out = Vec::new();
     loop {
         // One byte past the limit tells a body at the limit from one over it.
-        let want = GUNZIP_CHUNK.min(limit + 1 - out.len());
+        let want = GUNZIP_CHUNK.min(limit.saturating_add(1) - out.len());
         grow(want)?;
         out.reserve_exact(want);
         let n = (&mut gz)

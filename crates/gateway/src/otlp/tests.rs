@@ -483,3 +483,96 @@ fn string_attributes_read_the_same_on_both_paths() {
     let want: Vec<(&str, String)> = cases.iter().map(|(k, v)| (*k, v.to_string())).collect();
     assert_eq!(read, want);
 }
+
+fn a_valid_request() -> Vec<u8> {
+    let kv = |k: &str, v: &str| send::KeyValue {
+        key: k.into(),
+        value: Some(send::AnyValue {
+            value: Some(send::Value::StringValue(v.into())),
+        }),
+    };
+    let number = |v| send::NumberDataPoint {
+        attributes: vec![kv("a", "b"), kv("c", "d")],
+        time_unix_nano: 1_700_000_000_000_000_000,
+        value: Some(send::NumberValue::AsDouble(v)),
+        ..Default::default()
+    };
+    send::ExportMetricsServiceRequest {
+        resource_metrics: vec![send::ResourceMetrics {
+            resource: Some(send::Resource {
+                attributes: vec![kv("service.name", "s"), kv("host", "h")],
+            }),
+            scope_metrics: vec![send::ScopeMetrics {
+                metrics: vec![
+                    send::Metric {
+                        name: "g".into(),
+                        unit: "s".into(),
+                        data: Some(send::Data::Gauge(send::Gauge {
+                            data_points: vec![number(1.0), number(2.0)],
+                        })),
+                    },
+                    send::Metric {
+                        name: "e".into(),
+                        unit: String::new(),
+                        data: Some(send::Data::ExponentialHistogram(
+                            send::ExponentialHistogram {
+                                data_points: vec![send::ExponentialHistogramDataPoint {
+                                    scale: 3,
+                                    count: 3,
+                                    positive: Some(send::Buckets {
+                                        offset: -2,
+                                        bucket_counts: vec![1, 2],
+                                    }),
+                                    ..Default::default()
+                                }],
+                                aggregation_temporality: CUMULATIVE,
+                            },
+                        )),
+                    },
+                ],
+            }],
+        }],
+    }
+    .encode_to_vec()
+}
+
+/// Parse, translate (cache on and off) and decode the translation as the gateway
+/// does; whatever the bytes, this returns.
+fn ingest_path(body: &[u8]) {
+    let Ok(req) = parse(Encoding::Protobuf, body) else {
+        return;
+    };
+    for cache_bytes in [0, 1 << 20] {
+        let settings = Settings {
+            cache_bytes,
+            ..Settings::default()
+        };
+        if let Ok(t) = translate(&req, &settings, 1 << 20) {
+            let _ = rwgate_wire::decode(
+                rwgate_wire::Protocol::V1,
+                t.body.into(),
+                &rwgate_wire::Limits::default(),
+                0,
+            );
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn arbitrary_bodies_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+        ingest_path(&body);
+    }
+
+    #[test]
+    fn mutated_valid_bodies_never_panic(flips in proptest::collection::vec((0usize..4096, proptest::num::u8::ANY), 1..8)) {
+        let mut body = a_valid_request();
+        for (at, byte) in flips {
+            let n = body.len();
+            body[at % n] = byte;
+        }
+        ingest_path(&body);
+    }
+}

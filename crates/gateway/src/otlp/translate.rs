@@ -408,10 +408,15 @@ fn buckets_layout(counts: &[u64], offset: i32, scale_down: i32) -> (Vec<BucketSp
     if counts.is_empty() {
         return (Vec::new(), Vec::new());
     }
-    let index = |i: i32| (i >> scale_down) + 1;
+    // In i64, and the shift capped: offsets and scales are the sender's, and no
+    // combination of them may overflow. A result out of Prometheus' range is refused
+    // by the histogram checks after translation.
+    let shift = scale_down.clamp(0, 63);
+    let index = |i: i64| (i >> shift) + 1;
+    let offset = i64::from(offset);
     let mut l = Layout {
         spans: vec![BucketSpan {
-            offset: index(offset),
+            offset: clamp_i32(index(offset)),
             length: 0,
         }],
         deltas: Vec::new(),
@@ -420,7 +425,7 @@ fn buckets_layout(counts: &[u64], offset: i32, scale_down: i32) -> (Vec<BucketSp
     let mut bucket = index(offset);
     let mut count = 0i64;
     for (i, &c) in counts.iter().enumerate() {
-        let next = index((i as i32).wrapping_add(offset));
+        let next = index(i as i64 + offset);
         if bucket == next {
             count = count.wrapping_add(c as i64);
             continue;
@@ -433,9 +438,13 @@ fn buckets_layout(counts: &[u64], offset: i32, scale_down: i32) -> (Vec<BucketSp
         count = c as i64;
         bucket = next;
     }
-    let last = index((counts.len() as i32).wrapping_add(offset) - 1);
+    let last = index(counts.len() as i64 + offset - 1);
     l.close(last - bucket, count);
     (l.spans, l.deltas)
+}
+
+fn clamp_i32(v: i64) -> i32 {
+    v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
 }
 
 /// Spans and deltas being built by [`buckets_layout`].
@@ -456,10 +465,10 @@ impl Layout {
 
     /// Closes a bucket `gap` buckets after the last one: gaps of up to two buckets are
     /// filled with empty ones, longer ones start a new span (client_golang's rule).
-    fn close(&mut self, gap: i32, count: i64) {
+    fn close(&mut self, gap: i64, count: i64) {
         if gap > 2 {
             self.spans.push(BucketSpan {
-                offset: gap,
+                offset: clamp_i32(gap),
                 length: 0,
             });
         } else {
@@ -810,7 +819,7 @@ fn exponential_point<'a>(
         return Ok(());
     }
     let (schema, scale_down) = if p.scale > 8 {
-        (8, p.scale - 8)
+        (8, p.scale.saturating_sub(8))
     } else {
         (p.scale, 0)
     };

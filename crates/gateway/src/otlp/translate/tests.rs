@@ -787,3 +787,37 @@ fn malformed_attributes_refuse_their_point_only() {
         );
     }
 }
+
+/// Offsets and scales at the ends of their range: the translation does not overflow
+/// (the histogram checks after it refuse what Prometheus cannot hold).
+#[test]
+fn extreme_exponential_offsets_and_scales_do_not_panic() {
+    for scale in [i32::MIN, -5, 8, 9, 20, 100, i32::MAX] {
+        for offset in [i32::MIN, -1, 0, i32::MAX] {
+            let p = exp_point(
+                scale,
+                (offset, vec![1, 0, 0, 0, 2, 3]),
+                (offset, vec![7]),
+                14,
+            );
+            let (w, t) = run(&exp_request(p), &Settings::default());
+            let written = w
+                .timeseries
+                .iter()
+                .map(|s| s.histograms.len())
+                .sum::<usize>() as u64;
+            assert_eq!(
+                written + t.refused_points(),
+                1,
+                "scale {scale} offset {offset}"
+            );
+        }
+    }
+    let (s, d) = buckets_layout(&[1, 2], i32::MAX, 0);
+    let got: Vec<(i32, u32)> = s.iter().map(|s| (s.offset, s.length)).collect();
+    assert_eq!(
+        (got, d),
+        (vec![(i32::MAX, 2)], vec![1, 1]),
+        "clamped, not wrapped"
+    );
+}
