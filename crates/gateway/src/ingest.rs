@@ -189,13 +189,13 @@ impl App {
                     (Some(answer_as), e.into())
                 }),
         };
-        let protocol = match negotiated {
+        let format = match negotiated {
             Ok(p) => p,
             Err((format, e)) => return refuse(format, e, Some(max_body)),
         };
-        tracing::Span::current().record("protocol", protocol.as_str());
+        tracing::Span::current().record("protocol", format.as_str());
         if self.ready.is_shutting_down() {
-            return refuse(Some(protocol), IngestError::ShuttingDown, Some(max_body));
+            return refuse(Some(format), IngestError::ShuttingDown, Some(max_body));
         }
         let admitted = match self.admit(&rt, headers, peer) {
             Ok(a) => {
@@ -209,7 +209,7 @@ impl App {
                 } else {
                     max_body
                 };
-                return refuse(Some(protocol), e, Some(drain));
+                return refuse(Some(format), e, Some(drain));
             }
         };
         let max_body = admitted.limits.max_compressed_bytes;
@@ -241,18 +241,18 @@ impl App {
                     }
                     BodyError::Read(_) => None,
                 };
-                return refuse(Some(protocol), e.into(), drain);
+                return refuse(Some(format), e.into(), drain);
             }
         };
         // The slots are taken only now: a slow sender holds none while its body arrives.
         let Ok(_request_permit) = self.inflight_requests.try_acquire() else {
             events::OverloadRejected("requests").emit();
-            return refuse(Some(protocol), IngestError::Overloaded("requests"), None);
+            return refuse(Some(format), IngestError::Overloaded("requests"), None);
         };
         let Some(_tenant_slot) = self.tenant_slots.try_acquire(&admitted.identity.tenant) else {
             events::OverloadRejected("tenant_requests").emit();
             return refuse(
-                Some(protocol),
+                Some(format),
                 IngestError::Overloaded("requests of this tenant"),
                 None,
             );
@@ -260,7 +260,7 @@ impl App {
         self.update_inflight_gauges();
         let mut translation = Translation::default();
         let result = self
-            .handle_admitted(protocol, compressed, admitted, &mut translation)
+            .handle_admitted(format, compressed, admitted, &mut translation)
             .await;
         let (written, error) = match result {
             Ok(done) => done,
@@ -271,7 +271,7 @@ impl App {
         }
         drop(_request_permit);
         self.update_inflight_gauges();
-        let mut r = reply(Some(protocol), written, error);
+        let mut r = reply(Some(format), written, error);
         r.refused_points = translation.refused_points;
         r.refusal = translation.refusal;
         (r, None)
