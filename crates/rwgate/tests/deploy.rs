@@ -359,3 +359,32 @@ fn multitenant_agents_are_separated_by_namespace_node_and_token() {
         );
     }
 }
+
+/// The central Ingress routes the three OTLP paths to the same port as remote write.
+#[test]
+fn the_central_ingress_routes_otlp_to_rwgate() {
+    let (_, central) = render("central");
+    let ingress = find(&central, "Ingress", "rwgate")[0];
+    let paths: Vec<(String, String)> = ingress["spec"]["rules"][0]["http"]["paths"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                s(&p["path"]).to_string(),
+                s(&p["backend"]["service"]["port"]["name"]).to_string(),
+            )
+        })
+        .collect();
+    for want in [
+        "/api/v1/receive",
+        "/otlp/v1/metrics",
+        "/v1/metrics",
+        "/api/v1/otlp/v1/metrics",
+    ] {
+        assert!(
+            paths.contains(&(want.to_string(), "remote-write".to_string())),
+            "{want} not routed to the remote-write port: {paths:?}"
+        );
+    }
+}
