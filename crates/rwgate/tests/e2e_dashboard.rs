@@ -1,6 +1,6 @@
 //! The dashboard and the alerts against live data: Debian's Prometheus scrapes a
-//! running rwgate (in process) while traffic flows, with one receiver failing and one
-//! tenant over its rate limit. Every dashboard panel's query, evaluated through the
+//! running rwgate (in process) while remote-write and OTLP traffic flows, with one
+//! receiver failing and one tenant over its rate limit. Every dashboard panel's query, evaluated through the
 //! Prometheus HTTP API, returns data; the alert rules (their `for:` shortened to 2s)
 //! fire for the two induced failures. A query over a metric that does not exist is
 //! reported as empty, so a renamed metric fails this test.
@@ -50,6 +50,41 @@ fn panels() -> Vec<(String, Vec<String>)> {
         }
     }
     out
+}
+
+/// An OTLP export of one gauge point with an attribute, stamped now.
+fn otlp_body() -> Vec<u8> {
+    use rwgate_proto::otlp::*;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let point = NumberDataPoint {
+        attributes: vec![KeyValue {
+            key: "queue".into(),
+            value: Some(AnyValue {
+                value: Some(Value::StringValue("q1".into())),
+            }),
+        }],
+        time_unix_nano: now,
+        value: Some(NumberValue::AsDouble(1.0)),
+        ..Default::default()
+    };
+    let metric = Metric {
+        name: "queue.size".into(),
+        unit: String::new(),
+        data: Some(Data::Gauge(Gauge {
+            data_points: vec![point],
+        })),
+    };
+    prost::Message::encode_to_vec(&ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: None,
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![metric],
+            }],
+        }],
+    })
 }
 
 /// The alert rules with every `for:` shortened to 2s.
@@ -114,9 +149,17 @@ async fn every_panel_returns_data_and_the_induced_alerts_fire() {
     let stop = Arc::new(AtomicBool::new(false));
     let sender = {
         let (stop, client, url) = (stop.clone(), h.client.clone(), h.url());
+        let otlp_url = format!("http://{}/v1/metrics", h.addr);
         tokio::spawn(async move {
             let body = |n| common::snappy(&prost::Message::encode_to_vec(&request(n, 1)));
             while !stop.load(Ordering::Relaxed) {
+                let _ = client
+                    .post(&otlp_url)
+                    .header("Content-Type", "application/x-protobuf")
+                    .header("THANOS-TENANT", "tenant-b")
+                    .body(otlp_body())
+                    .send()
+                    .await;
                 for (tenant, n) in [("tenant-b", 20), ("tenant-a", 300)] {
                     let _ = client
                         .post(&url)
