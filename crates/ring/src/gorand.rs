@@ -5,10 +5,11 @@
 //! It is an additive lagged Fibonacci generator (length 607, tap 273) seeded by
 //! a Lehmer generator (48271 mod 2^31 - 1) mixed with Go's 607-entry `rngCooked`
 //! table, which is data. The table's low 63 bits were checked, all 607 entries,
-//! against an older copy of Go's rng.go whose table is masked to 63 bits; the top
-//! (sign) bits come from a transcription of the current rng.go and agreed with a
-//! second one wherever the two were compared. Go's golden values
-//! (src/math/rand/regress_test.go), which the tests check, cover the low 63 bits only.
+//! against an older copy of Go's rng.go whose table is masked to 63 bits. All 607
+//! entries, top (sign) bits included, were then compared by program with a second,
+//! independent copy of the current table (a Go-to-Haxe translation of math/rand's
+//! source): every entry equal. Go's golden values (src/math/rand/regress_test.go),
+//! which the tests check, cover the low 63 bits only.
 
 const LEN: usize = 607;
 const TAP: usize = 273;
