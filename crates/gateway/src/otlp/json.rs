@@ -79,6 +79,30 @@ pub(super) fn f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         .map_err(de::Error::custom)
 }
 
+/// `AggregationTemporality`: the integer the OTLP/JSON rules ask senders for, or the
+/// enum name the protobuf JSON mapping writes (protobuf's own JSON printers do).
+pub(super) fn temporality<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum T<'a> {
+        I(i32),
+        S(&'a str),
+        Owned(String),
+    }
+    let name = |s: &str| match s {
+        "AGGREGATION_TEMPORALITY_UNSPECIFIED" => Ok(0),
+        "AGGREGATION_TEMPORALITY_DELTA" => Ok(super::model::DELTA),
+        "AGGREGATION_TEMPORALITY_CUMULATIVE" => Ok(super::model::CUMULATIVE),
+        _ => Err(de::Error::custom("unknown aggregationTemporality")),
+    };
+    match Option::<T<'_>>::deserialize(d)? {
+        None => Ok(0),
+        Some(T::I(v)) => Ok(v),
+        Some(T::S(s)) => name(s),
+        Some(T::Owned(s)) => name(&s),
+    }
+}
+
 /// An `int64` field of a oneof: absent stays absent.
 fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     i64(d).map(Some)

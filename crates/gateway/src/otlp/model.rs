@@ -94,6 +94,7 @@ pub struct Sum<'a> {
     /// Points.
     pub data_points: Vec<NumberDataPoint<'a>>,
     /// [`DELTA`] or [`CUMULATIVE`].
+    #[serde(deserialize_with = "json::temporality")]
     pub aggregation_temporality: i32,
     /// A monotonic cumulative sum is a counter.
     pub is_monotonic: bool,
@@ -106,6 +107,7 @@ pub struct Histogram<'a> {
     /// Points.
     pub data_points: Vec<HistogramDataPoint<'a>>,
     /// [`DELTA`] or [`CUMULATIVE`].
+    #[serde(deserialize_with = "json::temporality")]
     pub aggregation_temporality: i32,
 }
 
@@ -116,6 +118,7 @@ pub struct ExponentialHistogram<'a> {
     /// Points.
     pub data_points: Vec<ExponentialHistogramDataPoint<'a>>,
     /// [`DELTA`] or [`CUMULATIVE`].
+    #[serde(deserialize_with = "json::temporality")]
     pub aggregation_temporality: i32,
 }
 
