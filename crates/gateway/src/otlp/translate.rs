@@ -13,7 +13,8 @@
 //!
 //! Points Prometheus refuses are refused here too, each counted with a reason: delta
 //! or unspecified temporality, an exponential scale below -4, a NaN counter value, a
-//! metric whose name translates to nothing.
+//! metric whose name translates to nothing; and a number point whose attribute fields,
+//! decoded only here (see [`cache`]), are malformed.
 
 pub mod cache;
 mod output;
