@@ -2,7 +2,7 @@
 //! `metrics/v1`, `common/v1`, `resource/v1`), with the fields the translation uses.
 //!
 //! Strings and bytes borrow from the request body where they can: the protobuf decoder
-//! ([`super::pb`]) borrows every one, OTLP/JSON (serde, [`super::json`]) owns them.
+//! ([`super::pb`]) borrows every one, OTLP/JSON (serde, `otlp/json.rs`) owns them.
 //! Unknown fields and keys are skipped, as protobuf and the OTLP/JSON rules ask.
 
 use std::borrow::Cow;
