@@ -47,6 +47,12 @@ pub use validate::{is_legacy_label_name, is_legacy_metric_name, label_set as val
 
 use bytes::Bytes;
 
+/// Appends one v1 `TimeSeries.labels` field (`Label { name, value }`, field 1) to
+/// `out`: how every label rwgate writes is encoded.
+pub fn put_label_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    pb::put_label(out, 1, name, value);
+}
+
 /// Decodes and validates a decompressed body of the given protocol. `now_ms` is the
 /// current time in Unix milliseconds, used by the optional sample time window.
 pub fn decode(

@@ -268,25 +268,7 @@ fn encode_labels(
 
 /// Appends one `TimeSeries.labels` field; nothing for an empty value.
 pub(super) fn push_label(buf: &mut Vec<u8>, name: &str, value: &str) {
-    if value.is_empty() {
-        return;
-    }
-    let (n, v) = (name.len(), value.len());
-    // The common case, every length under 128: one byte each.
-    if n + v + 4 < 0x80 {
-        buf.extend_from_slice(&[0x0a, (n + v + 4) as u8, 0x0a, n as u8]);
-        buf.extend_from_slice(name.as_bytes());
-        buf.extend_from_slice(&[0x12, v as u8]);
-        buf.extend_from_slice(value.as_bytes());
-        return;
-    }
-    let field = |len: usize| 1 + encoding::encoded_len_varint(len as u64) + len;
-    let inner = field(n) + field(v);
-    encoding::encode_key(1, WireType::LengthDelimited, buf);
-    encoding::encode_varint(inner as u64, buf);
-    for (tag, s) in [(1, name), (2, value)] {
-        encoding::encode_key(tag, WireType::LengthDelimited, buf);
-        encoding::encode_varint(s.len() as u64, buf);
-        buf.extend_from_slice(s.as_bytes());
+    if !value.is_empty() {
+        rwgate_wire::put_label_field(buf, name.as_bytes(), value.as_bytes());
     }
 }
