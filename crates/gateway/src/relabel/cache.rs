@@ -249,7 +249,9 @@ struct Entry {
 type Map = HashMap<u64, Entry, BuildHasherDefault<Prehashed>>;
 
 /// A secret drawn once per process, mixed into every seed.
-fn secret() -> u64 {
+/// A secret drawn once per process, for seeding cache keys (the OTLP translation cache
+/// seeds with it too).
+pub(crate) fn secret() -> u64 {
     static SECRET: OnceLock<u64> = OnceLock::new();
     *SECRET.get_or_init(rand::random)
 }
@@ -400,8 +402,9 @@ thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache::new(0));
 }
 
-/// One generation of one thread, out of `total` bytes for all.
-fn per_thread_generation_bytes(total: usize) -> usize {
+/// One generation of one thread, out of `total` bytes for all (shared with the OTLP
+/// translation cache).
+pub(crate) fn per_thread_generation_bytes(total: usize) -> usize {
     static CPUS: OnceLock<usize> = OnceLock::new();
     let cpus = *CPUS
         .get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));

@@ -16,7 +16,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
 use xxhash_rust::xxh3::Xxh3Builder;
 
@@ -110,14 +109,9 @@ impl Cache {
     }
 }
 
-fn secret() -> u64 {
-    static SECRET: OnceLock<u64> = OnceLock::new();
-    *SECRET.get_or_init(rand::random)
-}
-
 /// The key of a point's attribute fields `raw` under `scope`.
 pub fn key(scope: u64, raw: &[u8]) -> u128 {
-    xxhash_rust::xxh3::xxh3_128_with_seed(raw, scope ^ secret())
+    xxhash_rust::xxh3::xxh3_128_with_seed(raw, scope ^ crate::relabel::cache::secret())
 }
 
 /// A scope: the translation settings' fingerprint and a resource's encoded labels.
@@ -132,12 +126,9 @@ thread_local! {
 /// Runs `f` with this thread's cache, its generations sized for `total_bytes` over all
 /// threads.
 pub fn with<R>(total_bytes: usize, f: impl FnOnce(&mut Cache) -> R) -> R {
-    static CPUS: OnceLock<usize> = OnceLock::new();
-    let cpus = *CPUS
-        .get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        c.generation_bytes = total_bytes / 2 / cpus;
+        c.generation_bytes = crate::relabel::cache::per_thread_generation_bytes(total_bytes);
         f(&mut c)
     })
 }
