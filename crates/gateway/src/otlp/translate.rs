@@ -235,12 +235,14 @@ struct ResourceLabels<'a> {
     promoted: Labels<'a>,
     /// `job` and `instance`, which override point attributes.
     identity: Labels<'a>,
-    /// The translation cache's scope for this resource's points.
-    scope: u64,
+    /// The translation cache's scope for this resource's points, when the cache is on.
+    scope: Option<u64>,
 }
 
 impl<'a> ResourceLabels<'a> {
-    fn new(attrs: &'a [KeyValue<'a>], s: &Settings) -> Self {
+    /// `fingerprint`: the settings' [`Settings::fingerprint`] when the translation
+    /// cache is on.
+    fn new(attrs: &'a [KeyValue<'a>], s: &Settings, fingerprint: Option<u64>) -> Self {
         let mut promoted = Labels::new();
         for key in &s.promote {
             if let Some(kv) = attr(attrs, key)
@@ -260,12 +262,14 @@ impl<'a> ResourceLabels<'a> {
         if let Some(id) = attr(attrs, SERVICE_INSTANCE_ID) {
             identity.push((Cow::Borrowed("instance"), value_str(id.value.as_ref())));
         }
-        let mut encoded = Vec::new();
-        for (n, v) in promoted.iter().chain(&identity) {
-            encoded.push(0xff);
-            output::push_label(&mut encoded, n, v);
-        }
-        let scope = cache::scope(s.fingerprint(), &encoded);
+        let scope = fingerprint.map(|f| {
+            let mut encoded = Vec::new();
+            for (n, v) in promoted.iter().chain(&identity) {
+                encoded.push(0xff);
+                output::push_label(&mut encoded, n, v);
+            }
+            cache::scope(f, &encoded)
+        });
         ResourceLabels {
             promoted,
             identity,
@@ -494,9 +498,11 @@ pub fn translate(
         labels: Labels::new(),
         span: None,
     };
+    // Computed once per request, and only when the cache will use it.
+    let fingerprint = (s.cache_bytes > 0).then(|| s.fingerprint());
     for rm in &req.resource_metrics {
         let attrs = rm.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
-        let resource = ResourceLabels::new(attrs, s);
+        let resource = ResourceLabels::new(attrs, s, fingerprint);
         run.span = None;
         for metric in rm.scope_metrics.iter().flat_map(|sm| &sm.metrics) {
             translate_metric(metric, &resource, s, &mut run)?;
@@ -531,7 +537,7 @@ fn target_info<'a>(
     let only_identity = ResourceLabels {
         promoted: Labels::new(),
         identity: resource.identity.clone(),
-        scope: 0,
+        scope: None,
     };
     let mut base = Labels::new();
     base_labels(attrs, &only_identity, &identifying, strategy, &mut base);
@@ -737,8 +743,8 @@ fn raw_point_series<'a>(
     run: &mut Run<'a>,
 ) -> Result<Option<usize>, TooLarge> {
     let bytes = run.cache_bytes;
-    let key = cache::key(cx.resource.scope, raw);
-    if bytes > 0 {
+    let key = cx.resource.scope.map(|scope| cache::key(scope, raw));
+    if let Some(key) = key {
         let hit = cache::with(bytes, |c| {
             c.get(key)
                 .map(|(labels, at)| run.out.series_split(labels, at, cx.name))
@@ -755,7 +761,9 @@ fn raw_point_series<'a>(
     let mut labels = Labels::new();
     base_labels(&attrs, cx.resource, &[], cx.strategy, &mut labels);
     // A point that names its own `__name__` is rare and not remembered.
-    if bytes > 0 && !labels.iter().any(|(n, _)| n == "__name__") {
+    if let Some(key) = key
+        && !labels.iter().any(|(n, _)| n == "__name__")
+    {
         let mut encoded = Vec::new();
         let mut name_at = None;
         for (n, v) in &labels {
