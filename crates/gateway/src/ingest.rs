@@ -99,7 +99,8 @@ fn expects_continue(headers: &HeaderMap) -> bool {
 /// What is known about a request before its body is read.
 struct Admitted {
     rings: Arc<rwgate_ring::Hashrings>,
-    tenancy: Arc<TenancyState>,
+    /// The request's one snapshot of what a reload may change.
+    runtime: Arc<Runtime>,
     identity: Identity,
     limits: rwgate_wire::Limits,
     /// `Content-Length`, when the client sent one (already checked against the limit).
@@ -280,12 +281,12 @@ impl App {
     /// Everything decided from the headers: rings, tenant, limits.
     fn admit(
         &self,
-        rt: &Runtime,
+        rt: &Arc<Runtime>,
         headers: &HeaderMap,
         peer: Option<&PeerIdentity>,
     ) -> Result<Admitted, IngestError> {
         let rings = self.rings.load().ok_or(IngestError::NotReady)?;
-        let tenancy = rt.tenancy.clone();
+        let tenancy = &rt.tenancy;
         let identity = tenancy.resolve(headers, peer).inspect_err(|e| {
             let kind = match e {
                 TenancyError::Unauthorized(_) => "unauthorized",
@@ -310,7 +311,7 @@ impl App {
         }
         Ok(Admitted {
             rings,
-            tenancy,
+            runtime: rt.clone(),
             identity,
             limits,
             // Not above the limit (checked above), so it fits a usize.
@@ -328,7 +329,7 @@ impl App {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        let request_label = self.tenant_label(&a.tenancy, &a.identity.tenant);
+        let request_label = self.tenant_label(&a.runtime.tenancy, &a.identity.tenant);
         let (mut batch, mut held, mut index_charged) = match format {
             Format::RemoteWrite(protocol) => {
                 // Held until the forwards end: the decoded body, its index (estimated
@@ -362,11 +363,11 @@ impl App {
         self.count_received(&batch, &request_label);
 
         let routed = rules::route(
-            &a.tenancy,
+            &a.runtime.tenancy,
             &a.identity,
             &mut batch,
             |(reason, _, tenant), s| {
-                let t = self.tenant_label(&a.tenancy, tenant);
+                let t = self.tenant_label(&a.runtime.tenancy, tenant);
                 let samples = s.counts().total_samples();
                 self.stats.refused(&t, reason.id(), samples);
                 events::SamplesDiscarded {
@@ -403,10 +404,10 @@ impl App {
                     .sum()
             })
             .collect();
-        self.check_rates(&a.tenancy, &batch, &routed, &group_samples)?;
+        self.check_rates(&a.runtime.tenancy, &batch, &routed, &group_samples)?;
         for ((tenant, _), &samples) in routed.groups.iter().zip(&group_samples) {
             self.stats
-                .accepted(&self.tenant_label(&a.tenancy, tenant), samples);
+                .accepted(&self.tenant_label(&a.runtime.tenancy, tenant), samples);
         }
 
         let deadline = Instant::now() + self.cfg.forward.deadline;
@@ -470,11 +471,10 @@ impl App {
         held.merge(self.reserve_bytes(body.len() * 4 + body.len() / 4 * rf)?);
         self.update_inflight_gauges();
         let request = otlp::parse(encoding, &body)?;
-        let settings = self
+        let settings = a
             .runtime
-            .load()
             .otlp
-            .settings(&a.tenancy.settings().tenant_label);
+            .settings(&a.runtime.tenancy.settings().tenant_label);
         let translated = otlp::translate(&request, &settings, limit)
             .map_err(|e| otlp::OtlpError::TranslatedTooLarge { limit: e.limit })?;
         drop(request);
