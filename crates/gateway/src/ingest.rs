@@ -368,14 +368,7 @@ impl App {
             &mut batch,
             |(reason, _, tenant), s| {
                 let t = self.tenant_label(&a.runtime.tenancy, tenant);
-                let samples = s.counts().total_samples();
-                self.stats.refused(&t, reason.id(), samples);
-                events::SamplesDiscarded {
-                    reason: reason.id(),
-                    tenant: &t,
-                    samples,
-                }
-                .emit();
+                self.discarded(&t, reason.id(), s.counts().total_samples());
             },
         )?;
         // Relabeling and the tenant-label policy re-encode series into the batch's
@@ -480,13 +473,7 @@ impl App {
         drop(request);
         drop(body);
         for (why, &points) in &translated.refused {
-            self.stats.refused(request_label, why.id(), points);
-            events::SamplesDiscarded {
-                reason: why.id(),
-                tenant: request_label,
-                samples: points,
-            }
-            .emit();
+            self.discarded(request_label, why.id(), points);
         }
         events::OtlpPoints {
             translated: translated.points - translated.refused_points(),
@@ -549,14 +536,7 @@ impl App {
             .take(&demands, Instant::now())
             .map_err(|(tenant, wait)| {
                 let t = self.tenant_label(tenancy, &tenant);
-                let samples = batch.accepted().total_samples();
-                self.stats.refused(&t, "rate_limited", samples);
-                events::SamplesDiscarded {
-                    reason: "rate_limited",
-                    tenant: &t,
-                    samples,
-                }
-                .emit();
+                self.discarded(&t, "rate_limited", batch.accepted().total_samples());
                 IngestError::RateLimited {
                     tenant,
                     retry_after: wait.as_secs_f64().ceil().clamp(1.0, 3600.0) as u32,
@@ -594,14 +574,20 @@ impl App {
         }
         .emit();
         for (reason, samples) in &batch.rejected().by_reason {
-            self.stats.refused(tenant, reason.id(), *samples);
-            events::SamplesDiscarded {
-                reason: reason.id(),
-                tenant,
-                samples: *samples,
-            }
-            .emit();
+            self.discarded(tenant, reason.id(), *samples);
         }
+    }
+
+    /// Counts `samples` of `tenant` (its metric label) discarded for `reason`, on the
+    /// status page and in `rwgate_discarded_samples_total`.
+    fn discarded(&self, tenant: &str, reason: &'static str, samples: u64) {
+        self.stats.refused(tenant, reason, samples);
+        events::SamplesDiscarded {
+            reason,
+            tenant,
+            samples,
+        }
+        .emit();
     }
 }
 
