@@ -779,6 +779,25 @@ fn raw_point_series<'a>(
     run.out.series_index(&labels, cx.name, None).map(Some)
 }
 
+/// The `_sum` (when recorded) and `_count` series of a histogram or summary point;
+/// returns the count as written (a stale marker when `stale`).
+fn sum_and_count(
+    cx: &PointCtx<'_, '_>,
+    base: &Labels<'_>,
+    out: &mut Output,
+    sum: Option<f64>,
+    count: u64,
+    stale: bool,
+    at: i64,
+) -> Result<f64, TooLarge> {
+    if let Some(sum) = sum {
+        out.sample(base, &cx.sum, None, stale_or(stale, sum), at)?;
+    }
+    let count = stale_or(stale, count as f64);
+    out.sample(base, &cx.count, None, count, at)?;
+    Ok(count)
+}
+
 fn histogram_point<'a>(
     cx: &PointCtx<'a, '_>,
     p: &'a model::HistogramDataPoint<'a>,
@@ -789,11 +808,7 @@ fn histogram_point<'a>(
     let at = ms(p.time_unix_nano);
     cx.base(&p.attributes, &mut run.labels);
     let (base, out) = (&run.labels, &mut run.out);
-    if let Some(sum) = p.sum {
-        out.sample(base, &cx.sum, None, stale_or(stale, sum), at)?;
-    }
-    let count = stale_or(stale, p.count as f64);
-    out.sample(base, &cx.count, None, count, at)?;
+    let count = sum_and_count(cx, base, out, p.sum, p.count, stale, at)?;
     let mut cumulative = 0u64;
     let mut bounds = Vec::with_capacity(p.explicit_bounds.len() + 1);
     for (&le, &c) in p.explicit_bounds.iter().zip(&p.bucket_counts) {
@@ -877,9 +892,7 @@ fn summary_point<'a>(
     let at = ms(p.time_unix_nano);
     cx.base(&p.attributes, &mut run.labels);
     let (base, out) = (&run.labels, &mut run.out);
-    out.sample(base, &cx.sum, None, stale_or(stale, p.sum), at)?;
-    let count = stale_or(stale, p.count as f64);
-    out.sample(base, &cx.count, None, count, at)?;
+    sum_and_count(cx, base, out, Some(p.sum), p.count, stale, at)?;
     for q in &p.quantile_values {
         let quantile = bound(q.quantile);
         let value = stale_or(stale, q.value);
