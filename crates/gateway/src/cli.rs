@@ -70,7 +70,7 @@ fn serve_defaults() -> Vec<(&'static str, String)> {
             "hashring_algorithm",
             d.hashring_algorithm.as_str().to_string(),
         ),
-        ("forward_url_template", d.forward_url_template.clone()),
+        ("forward_url_template", d.url_template().to_string()),
         ("default_tenant", d.tenancy.default_tenant.clone()),
         ("log_format", format!("{:?}", d.log_format).to_lowercase()),
         ("shutdown_grace", dur(d.shutdown_grace)),
@@ -159,9 +159,15 @@ pub struct ServeArgs {
     /// Algorithm for hashrings that name none.
     #[arg(long)]
     pub hashring_algorithm: Option<Algorithm>,
-    /// Forward URL template.
+    /// Forward URL template (for `--forward-protocol http`; setting it alone selects
+    /// http).
     #[arg(long)]
     pub forward_url_template: Option<String>,
+    /// How bare `host:port` endpoints are forwarded to: `grpc` (as a Thanos router) or
+    /// `http` (through the URL template) [default: grpc, or http when a URL template is
+    /// set].
+    #[arg(long)]
+    pub forward_protocol: Option<rwgate_ring::url::Protocol>,
     /// Tenant of requests without a tenant header.
     #[arg(long)]
     pub default_tenant: Option<String>,
@@ -248,6 +254,7 @@ impl ServeArgs {
         set!(replication_factor => replication_factor);
         set!(hashring_algorithm => hashring_algorithm);
         set!(forward_url_template => forward_url_template);
+        set!(forward_protocol => forward.protocol);
         set!(default_tenant => tenancy.default_tenant);
         set!(log_format => log_format);
         set!(shutdown_grace => shutdown_grace);
@@ -426,9 +433,27 @@ pub fn ring_lookup(args: &LookupArgs) -> Result<String, Failure> {
         labels.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
         &mut buf,
     );
+    let placement = ring.placement(&args.tenant).map_err(|e| {
+        Failure::other(format!(
+            "hashring {}: tenant {:?}: {e}",
+            ring.name(),
+            args.tenant
+        ))
+    })?;
     let mut out = String::new();
+    if let Some(shard) = placement.shard() {
+        let names: Vec<&str> = shard
+            .iter()
+            .map(|&e| ring.endpoints()[e as usize].address.as_str())
+            .collect();
+        out.push_str(&format!(
+            "# shuffle shard of {} endpoints: {}\n",
+            names.len(),
+            names.join(" ")
+        ));
+    }
     for n in 0..ring.replication_factor() {
-        out.push_str(&ring.endpoints()[ring.replica(hash, n)].address);
+        out.push_str(&ring.endpoints()[placement.replica(hash, n)].address);
         out.push('\n');
     }
     Ok(out)
@@ -555,6 +580,9 @@ pub fn ring_diff(args: &DiffArgs) -> Result<String, Failure> {
         "moved: {:.2}% of placements\n",
         report.moved * 100.0
     ));
+    for t in &report.unplaceable {
+        out.push_str(&format!("not placed: tenant {t}\n"));
+    }
     Ok(out)
 }
 

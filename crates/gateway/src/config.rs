@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use rwgate_ring::Algorithm;
+use rwgate_ring::url::Protocol;
 use rwgate_wire::{Limits, NameValidation};
 use serde::Deserialize;
 
@@ -33,8 +34,10 @@ pub struct Config {
     pub hashring_algorithm: Algorithm,
     /// Ketama sections per endpoint (Thanos: 1000; change only to match a patched router).
     pub ketama_sections_per_node: usize,
-    /// How endpoint addresses become URLs; see `rwgate_ring::url`.
-    pub forward_url_template: String,
+    /// How bare endpoint addresses become URLs under `forward.protocol: http`; see
+    /// `rwgate_ring::url`. Unset: `http://{host}:19291/api/v1/receive`. Setting it
+    /// without `forward.protocol` selects `http` (what it meant before gRPC).
+    pub forward_url_template: Option<String>,
     /// Re-read the hashrings file this often even without a change event.
     #[serde(with = "humantime_serde")]
     pub hashrings_reload_interval: Duration,
@@ -280,8 +283,38 @@ pub struct Forward {
     pub breaker_cooldown: Duration,
     /// Idle keep-alive connections kept per endpoint.
     pub pool_max_idle_per_endpoint: usize,
-    /// TLS to `https://` endpoints.
+    /// TLS to `https://` endpoints, and to gRPC endpoints when `grpc_tls` is on.
     pub tls: ForwardTls,
+    /// `grpc` or `http` for bare `host:port` addresses; see
+    /// [`Config::forward_protocol`] for the default.
+    pub protocol: Option<Protocol>,
+    /// gRPC message compression: `none` or `snappy` (the framing format, as Thanos).
+    pub grpc_compression: GrpcCompression,
+    /// HTTP/2 connections per gRPC endpoint; each carries many concurrent streams.
+    pub grpc_connections_per_endpoint: usize,
+    /// Speak TLS to gRPC endpoints (with `tls.ca_file`, or the system's roots).
+    /// Defaults to on when `tls.ca_file` or `tls.cert_file` is set.
+    pub grpc_tls: Option<bool>,
+}
+
+/// `forward.grpc_compression`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GrpcCompression {
+    /// Uncompressed messages: no compression CPU on either side.
+    #[default]
+    None,
+    /// Snappy framing format, `grpc-encoding: snappy`, as Thanos'
+    /// `--receive.grpc-compression=snappy`.
+    Snappy,
+}
+
+impl Forward {
+    /// Whether gRPC endpoints are dialed with TLS.
+    pub fn grpc_uses_tls(&self) -> bool {
+        self.grpc_tls
+            .unwrap_or(self.tls.ca_file.is_some() || self.tls.cert_file.is_some())
+    }
 }
 
 /// TLS for forwarding to endpoints written as `https://` URLs (or templated so).
@@ -309,6 +342,10 @@ impl Default for Forward {
             breaker_cooldown: Duration::from_secs(2),
             pool_max_idle_per_endpoint: 64,
             tls: ForwardTls::default(),
+            protocol: None,
+            grpc_compression: GrpcCompression::None,
+            grpc_connections_per_endpoint: 2,
+            grpc_tls: None,
         }
     }
 }
@@ -322,7 +359,7 @@ impl Default for Config {
             replication_factor: 1,
             hashring_algorithm: Algorithm::Hashmod,
             ketama_sections_per_node: 1000,
-            forward_url_template: rwgate_ring::url::DEFAULT_TEMPLATE.to_string(),
+            forward_url_template: None,
             hashrings_reload_interval: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(25),
             log_format: LogFormat::Text,
@@ -421,7 +458,25 @@ impl Config {
             replication_factor: self.replication_factor,
             default_algorithm: self.hashring_algorithm,
             sections_per_node: self.ketama_sections_per_node,
-            url_template: self.forward_url_template.clone(),
+            url_template: self.url_template().to_string(),
+            protocol: self.forward_protocol(),
+        }
+    }
+
+    /// The URL template in force.
+    pub fn url_template(&self) -> &str {
+        self.forward_url_template
+            .as_deref()
+            .unwrap_or(rwgate_ring::url::DEFAULT_TEMPLATE)
+    }
+
+    /// How bare addresses are forwarded to: `forward.protocol`, else `http` when a URL
+    /// template is set, else `grpc` (as a Thanos router).
+    pub fn forward_protocol(&self) -> Protocol {
+        match (self.forward.protocol, &self.forward_url_template) {
+            (Some(p), _) => p,
+            (None, Some(_)) => Protocol::Http,
+            (None, None) => Protocol::Grpc,
         }
     }
 
@@ -434,7 +489,7 @@ impl Config {
         if self.replication_factor == 0 {
             p.push("replication_factor must be at least 1".into());
         }
-        if let Err(e) = rwgate_ring::url::validate_template(&self.forward_url_template) {
+        if let Err(e) = rwgate_ring::url::validate_template(self.url_template()) {
             p.push(format!("forward_url_template: {e}"));
         }
         self.tenancy
@@ -518,6 +573,9 @@ impl Config {
                 p.push(format!("forward.tls: cannot read {}", file.display()));
             }
         }
+        if !(1..=64).contains(&f.grpc_connections_per_endpoint) {
+            p.push("forward.grpc_connections_per_endpoint must be between 1 and 64".into());
+        }
         if f.max_attempts == 0 {
             p.push("forward.max_attempts must be at least 1".into());
         }
@@ -579,7 +637,7 @@ mod tests {
         };
         c.forward.deadline = Duration::from_secs(60);
         c.tenancy.default_tenant = "a/b".into();
-        c.forward_url_template = "http://fixed/".into();
+        c.forward_url_template = Some("http://fixed/".into());
         let err = c.validate().unwrap_err();
         assert_eq!(err.problems.len(), 5, "{err}");
     }

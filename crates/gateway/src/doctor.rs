@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use rwgate_ring::config::{self, HashringSpec};
-use rwgate_ring::{Algorithm, Hashrings, url};
+use rwgate_ring::url::{self, Target};
+use rwgate_ring::{Algorithm, Hashrings};
 
 use crate::config::Config;
 
@@ -112,12 +113,9 @@ pub async fn run(cfg: &Config) -> Report {
         }
     };
     for w in rings.warnings() {
-        r.problem(
-            w,
-            "move the hashring without tenants to the end of the file",
-        );
+        r.problem(&w.problem, &w.fix);
     }
-    probe_endpoints(&mut r, &rings).await;
+    probe_endpoints(&mut r, cfg, &rings).await;
     check_tenants(&mut r, &rings, cfg);
     report_names(&mut r, cfg);
     let _ = writeln!(
@@ -183,34 +181,70 @@ fn check_specs(r: &mut Report, specs: &[HashringSpec], cfg: &Config) {
     }
 }
 
-async fn probe_endpoints(r: &mut Report, rings: &Hashrings) {
+async fn probe_endpoints(r: &mut Report, cfg: &Config, rings: &Hashrings) {
     crate::tls::install_crypto_provider();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(3))
         .build()
         .unwrap_or_default();
+    let grpc = crate::forward::Forwarder::new(
+        cfg.forward.clone(),
+        axum::http::HeaderName::from_static("thanos-tenant"),
+    );
     let mut seen = BTreeSet::new();
     for ring in rings.hashrings() {
         for e in ring.endpoints() {
-            if !seen.insert(e.url.clone()) {
+            if !seen.insert(e.target.to_string()) {
                 continue;
             }
-            let probe = ready_url(&e.url);
-            match client.get(&probe).send().await {
-                Ok(resp) if resp.status().is_success() => r.ok(format!("endpoint {} ready ({probe})", e.address)),
-                Ok(resp) => r.problem(
-                    format!("endpoint {} answers {} at {probe}", e.address, resp.status().as_u16()),
-                    "the receiver is up but not ready: check its logs (a Thanos ingestor is not ready while it replays its WAL)",
-                ),
-                Err(err) => r.problem(
-                    format!("endpoint {} unreachable at {probe}: {}", e.address, root_cause(&err)),
-                    format!(
-                        "check that the pod exists and listens there; the address is turned into a URL by forward_url_template ({})",
-                        if e.address.starts_with("http") { "not used: the address is a URL" } else { url::DEFAULT_TEMPLATE }
+            match &e.target {
+                Target::Http(url) => probe_http(r, &client, &e.address, url).await,
+                Target::Grpc(authority) => match &grpc {
+                    Ok(fw) => probe_grpc(r, fw, &e.address, authority).await,
+                    Err(err) => r.problem(
+                        format!("cannot set up gRPC to endpoint {}: {err}", e.address),
+                        "fix forward.tls",
                     ),
-                ),
+                },
             }
         }
+    }
+}
+
+async fn probe_http(r: &mut Report, client: &reqwest::Client, address: &str, url: &str) {
+    let probe = ready_url(url);
+    match client.get(&probe).send().await {
+        Ok(resp) if resp.status().is_success() => r.ok(format!("endpoint {address} ready ({probe})")),
+        Ok(resp) => r.problem(
+            format!("endpoint {address} answers {} at {probe}", resp.status().as_u16()),
+            "the receiver is up but not ready: check its logs (a Thanos ingestor is not ready while it replays its WAL)",
+        ),
+        Err(err) => r.problem(
+            format!("endpoint {address} unreachable at {probe}: {}", root_cause(&err)),
+            format!(
+                "check that the pod exists and listens there; the address is turned into a URL by forward_url_template ({})",
+                if address.starts_with("http") { "not used: the address is a URL" } else { url::DEFAULT_TEMPLATE }
+            ),
+        ),
+    }
+}
+
+async fn probe_grpc(
+    r: &mut Report,
+    fw: &crate::forward::Forwarder,
+    address: &str,
+    authority: &str,
+) {
+    match fw.grpc_health(authority, Duration::from_secs(3)).await {
+        Ok(true) => r.ok(format!("endpoint {address} serves gRPC (health check SERVING)")),
+        Ok(false) => r.problem(
+            format!("endpoint {address} answers its gRPC health check, but not SERVING"),
+            "the ingestor is up but not ready: check its logs (a Thanos ingestor is not ready while it replays its WAL)",
+        ),
+        Err(err) => r.problem(
+            format!("endpoint {address}: gRPC health check failed: {err}"),
+            "check that the pod exists and its --grpc-address listens there; or set forward.protocol: http to forward HTTP remote write through forward_url_template",
+        ),
     }
 }
 

@@ -334,6 +334,8 @@ impl QuorumFailed {
 pub struct ForwardDone<'a> {
     /// The endpoint's address.
     pub endpoint: &'a str,
+    /// `grpc` or `http`.
+    pub protocol: &'static str,
     /// The result label (`success`, `conflict`, `client_error`, `unavailable`, ...).
     pub result: &'static str,
     /// Time spent, retries included.
@@ -343,9 +345,9 @@ pub struct ForwardDone<'a> {
 impl ForwardDone<'_> {
     /// Counts it by endpoint and result and records its duration.
     pub fn emit(self) {
-        metrics::counter!(m::FORWARD_REQUESTS, "endpoint" => self.endpoint.to_string(), "result" => self.result)
+        metrics::counter!(m::FORWARD_REQUESTS, "endpoint" => self.endpoint.to_string(), "protocol" => self.protocol, "result" => self.result)
             .increment(1);
-        metrics::histogram!(m::FORWARD_DURATION, "endpoint" => self.endpoint.to_string())
+        metrics::histogram!(m::FORWARD_DURATION, "endpoint" => self.endpoint.to_string(), "protocol" => self.protocol)
             .record(self.elapsed.as_secs_f64());
     }
 }
@@ -356,8 +358,8 @@ pub struct ForwardInflight(metrics::Gauge);
 
 impl ForwardInflight {
     /// Raises the endpoint's gauge until the guard drops.
-    pub fn start(endpoint: &str) -> Self {
-        let g = metrics::gauge!(m::FORWARD_INFLIGHT, "endpoint" => endpoint.to_string());
+    pub fn start(endpoint: &str, protocol: &'static str) -> Self {
+        let g = metrics::gauge!(m::FORWARD_INFLIGHT, "endpoint" => endpoint.to_string(), "protocol" => protocol);
         g.increment(1.0);
         ForwardInflight(g)
     }
@@ -370,12 +372,17 @@ impl Drop for ForwardInflight {
 }
 
 /// A forward attempt failed and will be retried.
-pub struct ForwardRetried<'a>(pub &'a str);
+pub struct ForwardRetried<'a> {
+    /// The endpoint's address.
+    pub endpoint: &'a str,
+    /// `grpc` or `http`.
+    pub protocol: &'static str,
+}
 
 impl ForwardRetried<'_> {
     /// Counts it by endpoint.
     pub fn emit(self) {
-        metrics::counter!(m::FORWARD_RETRIES, "endpoint" => self.0.to_string()).increment(1);
+        metrics::counter!(m::FORWARD_RETRIES, "endpoint" => self.endpoint.to_string(), "protocol" => self.protocol).increment(1);
     }
 }
 
@@ -384,6 +391,8 @@ impl ForwardRetried<'_> {
 pub struct EndpointUp<'a> {
     /// The endpoint's address.
     pub endpoint: &'a str,
+    /// `grpc` or `http`.
+    pub protocol: &'static str,
     /// Whether it was backed off until now.
     pub recovered: bool,
 }
@@ -394,7 +403,7 @@ impl EndpointUp<'_> {
         if self.recovered {
             tracing::info!(endpoint = %self.endpoint, "endpoint answers again");
         }
-        metrics::gauge!(m::ENDPOINT_UP, "endpoint" => self.endpoint.to_string()).set(1.0);
+        metrics::gauge!(m::ENDPOINT_UP, "endpoint" => self.endpoint.to_string(), "protocol" => self.protocol).set(1.0);
     }
 }
 
@@ -402,6 +411,8 @@ impl EndpointUp<'_> {
 pub struct EndpointBackedOff<'a> {
     /// The endpoint's address.
     pub endpoint: &'a str,
+    /// `grpc` or `http`.
+    pub protocol: &'static str,
     /// Consecutive failures that opened the breaker.
     pub failures: u32,
     /// How long it stays backed off.
@@ -416,7 +427,7 @@ impl EndpointBackedOff<'_> {
         if self.newly {
             tracing::warn!(endpoint = %self.endpoint, failures = self.failures, cooldown = ?self.cooldown, "endpoint backed off");
         }
-        metrics::gauge!(m::ENDPOINT_UP, "endpoint" => self.endpoint.to_string()).set(0.0);
+        metrics::gauge!(m::ENDPOINT_UP, "endpoint" => self.endpoint.to_string(), "protocol" => self.protocol).set(0.0);
     }
 }
 

@@ -3,10 +3,12 @@
 
 use std::time::Instant;
 
-use rwgate_ring::{Hashring, series_hash, write_quorum};
+use rwgate_ring::{Hashring, ShardError, series_hash, write_quorum};
 use rwgate_wire::{Counts, Encoder, WriteBatch};
 
-use crate::forward::{Forwarder, Outcome};
+use rwgate_ring::url::Target;
+
+use crate::forward::{Forwarder, Outcome, grpc};
 
 thread_local! {
     /// One encoder per runtime thread: its buffers are reused by every request the
@@ -35,9 +37,17 @@ pub struct Replicated {
 }
 
 /// The endpoint index of every replica of the given series, in their order (`rf`
-/// entries per series). Labels are hashed in wire order, as Thanos does.
-pub fn place(tenant: &str, batch: &WriteBatch, series: &[u32], ring: &Hashring) -> Vec<u32> {
+/// entries per series). Labels are hashed in wire order, as Thanos does. On a
+/// shuffle-sharded ring the tenant's shard places them; it fails when the shard cannot
+/// be built, as a router's write does.
+pub fn place(
+    tenant: &str,
+    batch: &WriteBatch,
+    series: &[u32],
+    ring: &Hashring,
+) -> Result<Vec<u32>, ShardError> {
     let rf = ring.replication_factor();
+    let placement_of_tenant = ring.placement(tenant)?;
     let mut placement = Vec::with_capacity(series.len() * rf);
     let mut buf = Vec::with_capacity(512);
     for &i in series {
@@ -47,10 +57,10 @@ pub fn place(tenant: &str, batch: &WriteBatch, series: &[u32], ring: &Hashring) 
             .hash_memo()
             .unwrap_or_else(|| series_hash(tenant.as_bytes(), s.labels(), &mut buf));
         for n in 0..rf {
-            placement.push(ring.replica(h, n) as u32);
+            placement.push(placement_of_tenant.replica(h, n) as u32);
         }
     }
-    placement
+    Ok(placement)
 }
 
 /// Sends each receiver its share of `series` (indices into `batch`, all of `tenant`)
@@ -65,44 +75,68 @@ pub async fn replicate(
 ) -> Replicated {
     let rf = ring.replication_factor();
     let quorum = write_quorum(rf);
-    let placement = place(tenant, batch, series, ring);
+    let placement = match place(tenant, batch, series, ring) {
+        Ok(p) => p,
+        Err(e) => {
+            return Replicated {
+                unavailable_series: series.len() as u64,
+                unavailable_detail: Some(format!("hashring {}: {e}", ring.name())),
+                ..Replicated::default()
+            };
+        }
+    };
     let endpoints = ring.endpoints();
-    // Per endpoint: positions in `series`.
-    let mut groups: Vec<Vec<u32>> = vec![Vec::new(); endpoints.len()];
+    // Per endpoint and replica: positions in `series`. A gRPC endpoint gets one request
+    // per replica number, as a Thanos router sends them (the number travels in the
+    // request); an HTTP endpoint gets one request for all of its replicas.
+    let mut groups: Vec<Vec<u32>> = vec![Vec::new(); endpoints.len() * rf];
     for (pos, replicas) in placement.chunks_exact(rf).enumerate() {
-        for &ep in replicas {
-            groups[ep as usize].push(pos as u32);
+        for (n, &ep) in replicas.iter().enumerate() {
+            let n = match endpoints[ep as usize].target {
+                Target::Grpc(_) => n,
+                Target::Http(_) => 0,
+            };
+            groups[ep as usize * rf + n].push(pos as u32);
         }
     }
 
     let mut tasks = Vec::new();
+    let compression = forwarder.grpc_compression();
     ENCODER.with_borrow_mut(|encoder| {
-        for (ep, members) in groups.iter().enumerate() {
+        for (group, members) in groups.iter().enumerate() {
             if members.is_empty() {
                 continue;
             }
+            let (ep, n) = (group / rf, group % rf);
             let endpoint = &endpoints[ep];
-            let body = match encoder.encode(batch, series_of(series, members)) {
+            let members = series_of(series, members);
+            let body = match &endpoint.target {
+                Target::Http(_) => encoder.encode(batch, members).map_err(|e| e.to_string()),
+                Target::Grpc(_) => grpc::frame(encoder, batch, members, tenant, n, compression)
+                    .map_err(|e| format!("encoding the gRPC message: {e}")),
+            };
+            let body = match body {
                 Ok(b) => b,
                 Err(e) => {
-                    tasks.push((ep, None, Some(Outcome::Unavailable(e.to_string()))));
+                    tasks.push((group, None, Some(Outcome::Unavailable(e))));
                     continue;
                 }
             };
 
-            let (fw, address, url, tenant) = (
+            let (fw, address, target, tenant) = (
                 forwarder.clone(),
                 endpoint.address.clone(),
-                endpoint.url.clone(),
+                endpoint.target.clone(),
                 tenant.to_string(),
             );
-            let sent = members.len() as u64;
+            let sent = groups[group].len() as u64;
             // Spawned, so the sends run in parallel on all cores and finish even if the
             // client goes away: a forward never stops half-way.
             let handle = tokio::spawn(async move {
-                fw.send(&address, &url, &tenant, body, sent, deadline).await
+                fw.send(&address, &target, &tenant, body, sent, deadline)
+                    .await
             });
-            tasks.push((ep, Some(handle), None));
+            tasks.push((group, Some(handle), None));
         }
         // Keep the buffers for the next request on this thread, unless an unusually large
         // request grew them.
@@ -114,7 +148,7 @@ pub async fn replicate(
     let mut ok = vec![0u8; series.len()];
     let mut refused = vec![0u8; series.len()];
     let mut out = Replicated::default();
-    for (ep, handle, ready) in tasks {
+    for (group, handle, ready) in tasks {
         let outcome = match (handle, ready) {
             (Some(h), _) => h
                 .await
@@ -133,7 +167,7 @@ pub async fn replicate(
                 continue;
             }
         };
-        for &i in &groups[ep] {
+        for &i in &groups[group] {
             tally[i as usize] += 1;
         }
     }

@@ -68,7 +68,7 @@ pub struct EndpointRow {
     pub address: String,
     /// Availability zone, empty when not set.
     pub az: String,
-    /// Where rwgate sends it remote writes.
+    /// Where rwgate sends it remote writes: an HTTP URL, or `grpc://host:port`.
     pub url: String,
     /// Share of the hashring's series sent to it in the last minute (0 to 1).
     pub share_last_minute: f64,
@@ -135,9 +135,9 @@ pub fn report(app: &App) -> StatusReport {
                         .map(|e| EndpointRow {
                             address: e.address.clone(),
                             az: e.az.clone(),
-                            url: e.url.clone(),
+                            url: e.target.to_string(),
                             share_last_minute: 0.0,
-                            forwarding: app.forwarder.endpoint_report(&e.url),
+                            forwarding: app.forwarder.endpoint_report(&e.target),
                         })
                         .collect();
                     let total: u64 = endpoints
@@ -235,9 +235,10 @@ fn config_summary(app: &App, rt: &crate::app::Runtime) -> Vec<(String, String)> 
             c.hashring_algorithm.as_str().into(),
         ),
         (
-            "forward_url_template".into(),
-            c.forward_url_template.clone(),
+            "forward.protocol".into(),
+            c.forward_protocol().as_str().into(),
         ),
+        ("forward_url_template".into(), c.url_template().to_string()),
         (
             "forward.deadline".into(),
             format!("{:?}", c.forward.deadline),

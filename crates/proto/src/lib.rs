@@ -1,4 +1,4 @@
-//! Prost types for the remote-write and OTLP metrics protobufs, for tests, fixtures, the demo and the
+//! Prost types for the remote-write, Thanos write and OTLP metrics protobufs, for tests, fixtures, the demo and the
 //! load generator: the production crates walk the wire format by hand (`rwgate-wire`)
 //! and never depend on this one.
 //!
@@ -15,6 +15,11 @@ pub mod prometheus {
 /// uses), the fields rwgate reads; written by hand with prost's derives.
 pub mod otlp {
     include!("otlp.rs");
+}
+
+/// Thanos' gRPC write request (`package thanos`), written by hand with prost's derives.
+pub mod thanos {
+    include!("thanos.rs");
 }
 
 /// Remote write 2.0 (`package io.prometheus.write.v2`).

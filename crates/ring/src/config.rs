@@ -109,10 +109,41 @@ pub struct HashringSpec {
     /// does not add them: the ingestors do).
     #[serde(default)]
     pub external_labels: BTreeMap<String, String>,
-    /// Thanos' shuffle sharding; rwgate refuses a config that enables it rather than
-    /// place series differently from Thanos.
+    /// Thanos' shuffle sharding (v0.41+): each tenant writes to a subset of the
+    /// endpoints. Placement is the router's, see `crate::shuffle`.
     #[serde(default)]
-    pub shuffle_sharding_config: Option<serde_json::Value>,
+    pub shuffle_sharding_config: Option<ShuffleShardingConfig>,
+}
+
+/// `shuffle_sharding_config` as Thanos reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct ShuffleShardingConfig {
+    /// Endpoints per tenant; 0 turns shuffle sharding off.
+    #[serde(default)]
+    pub shard_size: usize,
+    /// Tenant shards kept built (Thanos: an LRU, 100 when unset).
+    #[serde(default)]
+    pub cache_size: usize,
+    /// Pick the shard from all endpoints as one zone, instead of evenly per zone.
+    #[serde(default)]
+    pub zone_awareness_disabled: bool,
+    /// Other shard sizes for some tenants; the first that matches wins.
+    #[serde(default)]
+    pub overrides: Vec<ShardSizeOverride>,
+}
+
+/// One entry of `shuffle_sharding_config.overrides`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct ShardSizeOverride {
+    /// Endpoints per tenant for these tenants.
+    #[serde(default)]
+    pub shard_size: usize,
+    /// Tenant names or glob patterns.
+    #[serde(default)]
+    pub tenants: Vec<String>,
+    /// How `tenants` match.
+    #[serde(default)]
+    pub tenant_matcher_type: MatcherType,
 }
 
 impl HashringSpec {

@@ -1,7 +1,8 @@
 //! `rwgate ring diff`: how many series would move between two configs, per endpoint.
 //!
 //! Synthetic series `{__name__="rwgate_ring_diff", series="<i>"}` are placed for each
-//! tenant under both configs; every (series, replica) is one assignment.
+//! tenant under both configs; every (series, replica) is one assignment. On a
+//! shuffle-sharded hashring each tenant's series are placed on its shard.
 
 use std::collections::BTreeMap;
 
@@ -32,6 +33,9 @@ pub struct DiffReport {
     pub moved: f64,
     /// Tenants simulated.
     pub tenants: Vec<String>,
+    /// Tenants left out because a config cannot place them (a shuffle shard that does
+    /// not fit a zone), with why.
+    pub unplaceable: Vec<String>,
 }
 
 /// Tenants worth simulating: every exact tenant in either config plus `default_tenant`
@@ -71,11 +75,24 @@ pub fn diff(
     let mut assignments = 0u64;
     let mut moved = 0u64;
     let mut buf = Vec::new();
+    let mut unplaceable = Vec::new();
     for tenant in tenants {
-        let (Some(a), Some(b)) = (old.for_tenant(tenant), new.for_tenant(tenant)) else {
+        let (Some(ra), Some(rb)) = (old.for_tenant(tenant), new.for_tenant(tenant)) else {
             continue;
         };
-        let rf = a.replication_factor().min(b.replication_factor());
+        // A shuffle-sharded ring places each tenant on its own shard.
+        let (a, b) = match (ra.placement(tenant), rb.placement(tenant)) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) => {
+                unplaceable.push(format!("{tenant} (old config: {e})"));
+                continue;
+            }
+            (_, Err(e)) => {
+                unplaceable.push(format!("{tenant} (new config: {e})"));
+                continue;
+            }
+        };
+        let rf = ra.replication_factor().min(rb.replication_factor());
         for i in 0..series_per_tenant {
             let id = i.to_string();
             let labels = [
@@ -84,8 +101,8 @@ pub fn diff(
             ];
             let hash = series_hash(tenant.as_bytes(), labels, &mut buf);
             for n in 0..rf {
-                let from = &a.endpoints()[a.replica(hash, n)].address;
-                let to = &b.endpoints()[b.replica(hash, n)].address;
+                let from = &ra.endpoints()[a.replica(hash, n)].address;
+                let to = &rb.endpoints()[b.replica(hash, n)].address;
                 assignments += 1;
                 tally.entry(from.clone()).or_default().before += 1;
                 tally.entry(to.clone()).or_default().after += 1;
@@ -116,5 +133,6 @@ pub fn diff(
         assignments,
         moved: share(moved),
         tenants: tenants.to_vec(),
+        unplaceable,
     }
 }

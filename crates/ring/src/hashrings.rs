@@ -1,10 +1,11 @@
 //! A loaded set of hashrings: tenant → hashring → replica endpoints.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use crate::config::{self, Algorithm, ConfigError, HashringSpec, MatcherType};
 use crate::placement::Placement;
+use crate::shuffle::{Shard, ShardError, Shuffle};
 use crate::url;
 
 /// What building a ring needs besides the file.
@@ -16,8 +17,10 @@ pub struct BuildOptions {
     pub default_algorithm: Algorithm,
     /// Ketama sections per endpoint (Thanos: 1000).
     pub sections_per_node: usize,
-    /// Forward URL template, see [`crate::url`].
+    /// Forward URL template for [`url::Protocol::Http`], see [`crate::url`].
     pub url_template: String,
+    /// How bare addresses are forwarded to.
+    pub protocol: url::Protocol,
 }
 
 impl Default for BuildOptions {
@@ -27,7 +30,24 @@ impl Default for BuildOptions {
             default_algorithm: Algorithm::Hashmod,
             sections_per_node: 1000,
             url_template: url::DEFAULT_TEMPLATE.to_string(),
+            protocol: url::Protocol::default(),
         }
+    }
+}
+
+/// Something legal in a hashrings file (a router accepts it) but almost certainly a
+/// mistake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// What is wrong.
+    pub problem: String,
+    /// What to do about it.
+    pub fix: String,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.problem, self.fix)
     }
 }
 
@@ -38,8 +58,8 @@ pub struct Endpoint {
     pub address: String,
     /// Availability zone, empty when not set.
     pub az: String,
-    /// Where rwgate sends this endpoint's remote-write requests.
-    pub url: String,
+    /// Where and how rwgate sends this endpoint its series.
+    pub target: url::Target,
 }
 
 enum Matcher {
@@ -66,8 +86,39 @@ pub struct Hashring {
     matcher: Matcher,
     endpoints: Vec<Endpoint>,
     placement: Placement,
+    shuffle: Option<Shuffle>,
     replication_factor: usize,
     external_labels: BTreeMap<String, String>,
+}
+
+/// Where one tenant's series go on a hashring: the whole ring, or the tenant's shuffle
+/// shard of it.
+#[derive(Debug)]
+pub enum TenantPlacement<'a> {
+    /// The hashring's own placement.
+    Ring(&'a Hashring),
+    /// The tenant's shard of a shuffle-sharded hashring.
+    Shard(Arc<Shard>),
+}
+
+impl TenantPlacement<'_> {
+    /// Index into [`Hashring::endpoints`] of replica `n` (0-based, below the
+    /// replication factor) of a series with hash `hash`. Allocation-free.
+    pub fn replica(&self, hash: u64, n: usize) -> usize {
+        match self {
+            TenantPlacement::Ring(ring) => ring.replica(hash, n),
+            TenantPlacement::Shard(shard) => shard.replica(hash, n),
+        }
+    }
+
+    /// The endpoints of the tenant's shard (indexes into [`Hashring::endpoints`]), when
+    /// the hashring is shuffle-sharded.
+    pub fn shard(&self) -> Option<&[u32]> {
+        match self {
+            TenantPlacement::Ring(_) => None,
+            TenantPlacement::Shard(shard) => Some(shard.endpoints()),
+        }
+    }
 }
 
 impl std::fmt::Debug for Hashring {
@@ -107,8 +158,29 @@ impl Hashring {
         &self.external_labels
     }
 
+    /// Where `tenant`'s series go: the whole ring, or its shuffle shard (built on first
+    /// use and cached). Fails, as a router's write does, when the tenant's shard cannot
+    /// be built (a zone smaller than the shard needs).
+    pub fn placement(&self, tenant: &str) -> Result<TenantPlacement<'_>, ShardError> {
+        match &self.shuffle {
+            None => Ok(TenantPlacement::Ring(self)),
+            Some(shuffle) => shuffle.shard(tenant).map(TenantPlacement::Shard),
+        }
+    }
+
+    /// Whether the hashring has shuffle sharding on.
+    pub fn is_shuffle_sharded(&self) -> bool {
+        self.shuffle.is_some()
+    }
+
+    /// The shard size of `tenant` on a shuffle-sharded hashring.
+    pub fn shard_size(&self, tenant: &str) -> Option<usize> {
+        self.shuffle.as_ref().map(|s| s.shard_size(tenant))
+    }
+
     /// Index into [`Hashring::endpoints`] of replica `n` (0-based) of a series with
-    /// hash `hash`. Allocation-free.
+    /// hash `hash` on the whole ring: the placement of every tenant unless the ring is
+    /// shuffle-sharded (see [`Hashring::placement`]). Allocation-free.
     ///
     /// # Panics
     /// When `n >= replication_factor` (a caller bug: the gateway loops `n < RF`).
@@ -135,7 +207,7 @@ pub struct Hashrings {
     rings: Vec<Hashring>,
     cache: RwLock<HashMap<String, Option<usize>>>,
     config_hash: u64,
-    warnings: Vec<String>,
+    warnings: Vec<Warning>,
 }
 
 impl std::fmt::Debug for Hashrings {
@@ -172,20 +244,26 @@ impl Hashrings {
             problems.push(e);
         }
         let mut rings = Vec::with_capacity(specs.len());
+        let mut warnings = Vec::new();
         for (i, spec) in specs.iter().enumerate() {
             match build_one(i, spec, opts) {
-                Ok(ring) => rings.push(ring),
+                Ok(ring) => {
+                    shard_warnings(&ring, &mut warnings);
+                    rings.push(ring);
+                }
                 Err(mut p) => problems.append(&mut p),
             }
         }
-        let mut warnings = Vec::new();
         if let Some(pos) = specs.iter().position(|s| s.tenants.is_empty())
             && pos + 1 < specs.len()
         {
-            warnings.push(format!(
-                "hashring {} has no tenants and so matches every tenant: the hashrings after it are never used (put it last)",
-                specs[pos].display_name(pos)
-            ));
+            warnings.push(Warning {
+                problem: format!(
+                    "hashring {} has no tenants and so matches every tenant: the hashrings after it are never used",
+                    specs[pos].display_name(pos)
+                ),
+                fix: "move the hashring without tenants to the end of the file".into(),
+            });
         }
         if !problems.is_empty() {
             return Err(ConfigError { problems });
@@ -204,7 +282,7 @@ impl Hashrings {
     }
 
     /// Things that are legal (Thanos accepts them) but almost certainly mistakes.
-    pub fn warnings(&self) -> &[String] {
+    pub fn warnings(&self) -> &[Warning] {
         &self.warnings
     }
 
@@ -255,18 +333,26 @@ fn build_one(
     let mut problems = Vec::new();
     check_endpoints(&name, spec, rf, &mut problems);
     check_zones(&name, spec, algorithm, rf, &mut problems);
-    check_shuffle_sharding(&name, spec, &mut problems);
+    check_shuffle_sharding(&name, spec, algorithm, &mut problems);
     let matcher = tenant_matcher(&name, spec, &mut problems);
     if !problems.is_empty() {
         return Err(problems);
     }
     let addresses: Vec<&str> = spec.endpoints.iter().map(|e| e.address.as_str()).collect();
+    let azs: Vec<&str> = spec.endpoints.iter().map(|e| e.az.as_str()).collect();
     let placement = match algorithm {
         Algorithm::Hashmod => Placement::hashmod(&addresses),
-        Algorithm::Ketama => {
-            let azs: Vec<&str> = spec.endpoints.iter().map(|e| e.az.as_str()).collect();
-            Placement::ketama(&addresses, &azs, opts.sections_per_node, rf)
-        }
+        Algorithm::Ketama => Placement::ketama(&addresses, &azs, opts.sections_per_node, rf),
+    };
+    let shuffle = match &spec.shuffle_sharding_config {
+        Some(cfg) if cfg.shard_size > 0 => Some(
+            Shuffle::new(cfg, &addresses, &azs, opts.sections_per_node, rf).map_err(|p| {
+                p.into_iter()
+                    .map(|p| format!("hashring {name}: {p}"))
+                    .collect::<Vec<_>>()
+            })?,
+        ),
+        _ => None,
     };
     Ok(Hashring {
         name,
@@ -279,13 +365,46 @@ fn build_one(
             .map(|e| Endpoint {
                 address: e.address.clone(),
                 az: e.az.clone(),
-                url: url::forward_url(&opts.url_template, &e.address),
+                target: url::Target::resolve(opts.protocol, &opts.url_template, &e.address),
             })
             .collect(),
         placement,
+        shuffle,
         replication_factor: rf,
         external_labels: spec.external_labels.clone(),
     })
+}
+
+/// What a router logs as warnings about shuffle sharding, and the shard sizes whose
+/// tenants' writes will fail because a zone is too small for them.
+fn shard_warnings(ring: &Hashring, warnings: &mut Vec<Warning>) {
+    let Some(shuffle) = &ring.shuffle else {
+        return;
+    };
+    let largest = shuffle.largest_zone();
+    let mut seen = HashSet::new();
+    for size in shuffle.shard_sizes() {
+        if !seen.insert(size) {
+            continue;
+        }
+        if let Err(e) = shuffle.fits(size) {
+            warnings.push(Warning {
+                problem: format!(
+                    "hashring {}: tenants with shard size {size} cannot be placed and their writes fail, as a router's do ({e})",
+                    ring.name
+                ),
+                fix: "add endpoints to that zone or lower the shard size".into(),
+            });
+        } else if size > largest {
+            warnings.push(Warning {
+                problem: format!(
+                    "hashring {}: shard size {size} is larger than a zone ({largest} endpoints at most): a tenant's shard takes several endpoints of a zone, so losing one zone loses several of its endpoints",
+                    ring.name
+                ),
+                fix: "keep shard sizes at most the endpoints of a zone times the number of zones, or add endpoints per zone".into(),
+            });
+        }
+    }
 }
 
 /// Enough endpoints for the replication factor, none empty, none listed twice.
@@ -341,17 +460,30 @@ fn check_zones(
     }
 }
 
-/// Shuffle sharding is refused (placement would differ from a Thanos router's).
-fn check_shuffle_sharding(name: &str, spec: &HashringSpec, problems: &mut Vec<String>) {
-    if let Some(shuffle) = &spec.shuffle_sharding_config
-        && shuffle
-            .get("shard_size")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0)
-            > 0
-    {
+/// Shuffle sharding as Thanos accepts it: ketama only, and a shard size no larger than
+/// the hashring.
+fn check_shuffle_sharding(
+    name: &str,
+    spec: &HashringSpec,
+    algorithm: Algorithm,
+    problems: &mut Vec<String>,
+) {
+    let Some(cfg) = &spec.shuffle_sharding_config else {
+        return;
+    };
+    if cfg.shard_size == 0 {
+        return;
+    }
+    if algorithm != Algorithm::Ketama {
         problems.push(format!(
-            "hashring {name}: shuffle_sharding_config is not supported by rwgate; remove it to keep Thanos-identical placement"
+            "hashring {name}: hashmod algorithm does not support shuffle sharding. Either use Ketama or remove shuffle sharding configuration"
+        ));
+    }
+    if cfg.shard_size > spec.endpoints.len() {
+        problems.push(format!(
+            "hashring {name}: shard size {} is larger than number of nodes in hashring ({})",
+            cfg.shard_size,
+            spec.endpoints.len()
         ));
     }
 }

@@ -5,10 +5,12 @@
 //!   hang or die on;
 //! - [`hash`] is the series hash (XXH64 over tenant and labels);
 //! - [`Hashrings`] is one built config: tenant → [`Hashring`] → replica endpoints, with
-//!   hashmod and ketama placement precomputed so lookups do not allocate;
+//!   hashmod and ketama placement precomputed so lookups do not allocate, and
+//!   [`shuffle`] sharding of a ketama ring per tenant;
 //! - [`reload`] keeps the rings in force behind an atomic pointer and swaps in a new
 //!   set when the file changes;
-//! - [`url`] turns an endpoint address into the HTTP URL rwgate forwards to;
+//! - [`url`] turns an endpoint address into the gRPC address or HTTP URL rwgate
+//!   forwards to;
 //! - [`selector`] parses `up{job="x"}` for the CLI, and [`diff`] simulates how series
 //!   move between two configs.
 
@@ -19,6 +21,7 @@ pub mod hash;
 pub mod metrics;
 pub mod reload;
 pub mod selector;
+pub mod shuffle;
 pub mod url;
 
 mod hashrings;
@@ -26,8 +29,9 @@ mod placement;
 
 pub use config::{Algorithm, ConfigError, MatcherType};
 pub use hash::{series_hash, xxhash64};
-pub use hashrings::{BuildOptions, Endpoint, Hashring, Hashrings};
+pub use hashrings::{BuildOptions, Endpoint, Hashring, Hashrings, TenantPlacement, Warning};
 pub use reload::{ReloadError, ReloadOutcome, ReloadRecord, RingHandle};
+pub use shuffle::ShardError;
 
 /// Write quorum for a replication factor, as Thanos computes it: RF=2 → 1, otherwise
 /// RF/2 + 1.

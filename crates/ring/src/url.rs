@@ -1,10 +1,82 @@
-//! Turning a hashring `address` into the HTTP URL rwgate forwards to.
+//! Turning a hashring `address` into where and how rwgate forwards to it.
 //!
 //! Thanos routers hash the address as written (usually the gRPC address,
-//! `ingestor-0.receive:10901`) and forward over gRPC; rwgate forwards over HTTP remote
-//! write, so it needs a URL per endpoint. An address that already is an `http://` or
-//! `https://` URL is used as it is; any other goes through the template, where
-//! `{host}` is the address without its port and `{address}` the address as written.
+//! `ingestor-0.receive:10901`) and forward over gRPC to exactly that address. rwgate
+//! does the same by default ([`Protocol::Grpc`]). An address that is an `http://` or
+//! `https://` URL is always sent HTTP remote write, as it is. With [`Protocol::Http`]
+//! any other address goes through the URL template, where `{host}` is the address
+//! without its port and `{address}` the address as written.
+
+/// How bare `host:port` addresses are forwarded to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// `thanos.WriteableStore/RemoteWrite` at the address as written, as a router does.
+    #[default]
+    Grpc,
+    /// HTTP remote write at the URL the template makes of the address.
+    Http,
+}
+
+impl Protocol {
+    /// `grpc` or `http`, as in configuration and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::Http => "http",
+        }
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "grpc" => Ok(Protocol::Grpc),
+            "http" => Ok(Protocol::Http),
+            other => Err(format!("unknown forward protocol {other:?} (grpc or http)")),
+        }
+    }
+}
+
+/// Where rwgate sends one endpoint's share.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// HTTP remote write (snappy v1 body) to this URL.
+    Http(String),
+    /// gRPC `RemoteWrite` to this `host:port`.
+    Grpc(String),
+}
+
+impl Target {
+    /// The target for `address` under `protocol`, with `template` for HTTP.
+    pub fn resolve(protocol: Protocol, template: &str, address: &str) -> Target {
+        if address.starts_with("http://") || address.starts_with("https://") {
+            return Target::Http(address.to_string());
+        }
+        match protocol {
+            Protocol::Grpc => Target::Grpc(address.to_string()),
+            Protocol::Http => Target::Http(forward_url(template, address)),
+        }
+    }
+
+    /// The protocol spoken to it.
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            Target::Http(_) => Protocol::Http,
+            Target::Grpc(_) => Protocol::Grpc,
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Http(url) => f.write_str(url),
+            Target::Grpc(address) => write!(f, "grpc://{address}"),
+        }
+    }
+}
 
 /// The default template: Thanos Receive's HTTP remote-write port and path.
 pub const DEFAULT_TEMPLATE: &str = "http://{host}:19291/api/v1/receive";
@@ -79,6 +151,29 @@ mod tests {
         assert_eq!(
             forward_url(DEFAULT_TEMPLATE, "node-1"),
             "http://node-1:19291/api/v1/receive"
+        );
+    }
+
+    #[test]
+    fn targets_follow_the_protocol_and_urls_stay_http() {
+        let t = |p, a| Target::resolve(p, DEFAULT_TEMPLATE, a);
+        assert_eq!(
+            t(Protocol::Grpc, "ingestor-0.receive:10901"),
+            Target::Grpc("ingestor-0.receive:10901".into())
+        );
+        assert_eq!(
+            t(Protocol::Http, "ingestor-0.receive:10901"),
+            Target::Http("http://ingestor-0.receive:19291/api/v1/receive".into())
+        );
+        for p in [Protocol::Grpc, Protocol::Http] {
+            assert_eq!(
+                t(p, "https://r.example/api/v1/receive"),
+                Target::Http("https://r.example/api/v1/receive".into())
+            );
+        }
+        assert_eq!(
+            t(Protocol::Grpc, "[::1]:10901").to_string(),
+            "grpc://[::1]:10901"
         );
     }
 

@@ -1,6 +1,7 @@
 //! Thanos' own placement vectors and config rules, through the public API.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure
 
+use rwgate_ring::url::Protocol;
 use rwgate_ring::{Algorithm, BuildOptions, Hashrings, series_hash, write_quorum};
 
 fn opts(rf: usize, sections: usize) -> BuildOptions {
@@ -171,17 +172,31 @@ fn quorum_matches_thanos() {
 }
 
 #[test]
-fn endpoint_urls_come_from_the_template() {
+fn endpoint_targets_follow_the_protocol() {
     let json =
         br#"[{"endpoints": ["ingestor-0.receive:10901", "http://10.0.0.9:19291/api/v1/receive"]}]"#;
-    let rings = Hashrings::from_json(json, &opts(1, 10)).unwrap();
-    let urls: Vec<&str> = rings.hashrings()[0]
-        .endpoints()
-        .iter()
-        .map(|e| e.url.as_str())
-        .collect();
+    let targets = |protocol| {
+        let o = BuildOptions {
+            protocol,
+            ..opts(1, 10)
+        };
+        let rings = Hashrings::from_json(json, &o).unwrap();
+        rings.hashrings()[0]
+            .endpoints()
+            .iter()
+            .map(|e| e.target.to_string())
+            .collect::<Vec<_>>()
+    };
+    // A router's file as it is: the bare address is dialed over gRPC, exactly there.
     assert_eq!(
-        urls,
+        targets(Protocol::Grpc),
+        [
+            "grpc://ingestor-0.receive:10901",
+            "http://10.0.0.9:19291/api/v1/receive"
+        ]
+    );
+    assert_eq!(
+        targets(Protocol::Http),
         [
             "http://ingestor-0.receive:19291/api/v1/receive",
             "http://10.0.0.9:19291/api/v1/receive"

@@ -258,10 +258,13 @@ fn central_hashrings_name_exactly_the_ingestor_pods() {
     cfg.hashrings = Some(path.clone());
     let cfg = cfg.validate().unwrap();
     let rings = rwgate_ring::reload::load_file(&path, &cfg.ring_options()).unwrap();
+    // A router's file, unchanged: rwgate dials each address over gRPC, exactly there,
+    // and that is the port the ingestors' --grpc-address listens on.
     assert_eq!(
-        rings.hashrings()[0].endpoints()[0].url,
-        format!("http://{name}-0.{service}.{ns}.svc.cluster.local:19291/api/v1/receive")
+        rings.hashrings()[0].endpoints()[0].target,
+        rwgate_ring::url::Target::Grpc(format!("{name}-0.{service}.{ns}.svc.cluster.local:10901"))
     );
+    assert_eq!(cfg.forward_protocol(), rwgate_ring::url::Protocol::Grpc);
 }
 
 #[test]

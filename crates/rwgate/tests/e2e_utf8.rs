@@ -45,24 +45,7 @@ fn write_request() -> Vec<u8> {
 
 /// Posts the request as a remote-write 1.0 sender would; status and body.
 fn post(url: &str, tenant: &str) -> (u16, String) {
-    rwgate_gateway::tls::install_crypto_provider();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let resp = reqwest::Client::new()
-            .post(url)
-            .header("Content-Type", "application/x-protobuf")
-            .header("Content-Encoding", "snappy")
-            .header("THANOS-TENANT", tenant)
-            .body(write_request())
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.text().await.unwrap_or_default())
-    })
+    post_remote_write(url, tenant, write_request())
 }
 
 #[test]

@@ -230,12 +230,17 @@ fn check_placement(
                 refs.iter().map(|(a, b)| (a.as_bytes(), b.as_bytes())),
                 &mut buf,
             );
-            let want: Vec<&str> = (0..RF)
-                .map(|n| ring.endpoints()[ring.replica(hash, n)].url.as_str())
+            let placement = ring.placement(tenant).map_err(|e| e.to_string())?;
+            let want: Vec<String> = (0..RF)
+                .map(|n| {
+                    ring.endpoints()[placement.replica(hash, n)]
+                        .target
+                        .to_string()
+                })
                 .collect();
             let key = series_key(tenant, &refs);
             for r in receivers {
-                let expected = if want.contains(&r.url().as_str()) {
+                let expected = if want.contains(&r.url()) {
                     requests as u64
                 } else {
                     0

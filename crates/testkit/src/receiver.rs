@@ -1,6 +1,11 @@
 //! An embedded remote-write receiver for the demo and tests: it decodes and validates
 //! what it gets with the wire crate, counts samples per tenant and per series, and can
 //! be told to answer with any status, after a delay, or never.
+//!
+//! It speaks both ways a Thanos ingestor is written to, on one port: HTTP remote write
+//! at `/api/v1/receive`, and gRPC `thanos.WriteableStore/RemoteWrite` (HTTP/2 without
+//! TLS) at [`DevReceiver::grpc_address`], uncompressed or snappy-framed. A gRPC answer
+//! carries the gRPC code of the mode's status (see [`grpc_code`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -65,6 +70,21 @@ struct Recorded {
     series: HashMap<u64, u64>,
     /// Requests seen, including refused ones.
     attempts: u64,
+    /// Every gRPC request that decoded, in arrival order.
+    grpc: Vec<GrpcRequest>,
+}
+
+/// What one gRPC `RemoteWrite` carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrpcRequest {
+    /// `WriteRequest.tenant`.
+    pub tenant: String,
+    /// `WriteRequest.replica` (replica number plus one).
+    pub replica: i64,
+    /// [`series_key`] of each series, in order.
+    pub series: Vec<u64>,
+    /// Whether the message came snappy-framed.
+    pub snappy: bool,
 }
 
 #[derive(Debug)]
@@ -132,12 +152,34 @@ impl DevReceiver {
         let app = Router::new()
             .route("/api/v1/receive", post(receive))
             .route("/api/v1/write", post(receive))
+            .route(
+                rwgate_gateway::forward::grpc::REMOTE_WRITE_PATH,
+                post(grpc_receive),
+            )
             .route("/-/ready", axum::routing::get(|| async { "OK\n" }))
             .route("/stats", axum::routing::get(stats))
             .route("/metrics", axum::routing::get(metrics_text))
             .with_state(shared.clone());
+        // Connections are served in a set the accept task owns, so that stopping the
+        // receiver also drops every open connection, as a killed ingestor would (an
+        // HTTP/2 connection would otherwise outlive its listener).
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let mut conns = tokio::task::JoinSet::new();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+                conns.spawn(async move {
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+                });
+                while conns.try_join_next().is_some() {}
+            }
         });
         Ok(DevReceiver { addr, shared, task })
     }
@@ -171,6 +213,16 @@ impl DevReceiver {
     /// The remote-write URL.
     pub fn url(&self) -> String {
         format!("http://{}/api/v1/receive", self.addr)
+    }
+
+    /// The gRPC address, `host:port` as a router's hashrings.json names it.
+    pub fn grpc_address(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Every gRPC request that decoded so far, in arrival order.
+    pub fn grpc_requests(&self) -> Vec<GrpcRequest> {
+        self.lock().grpc.clone()
     }
 
     /// Changes how it answers.
@@ -298,7 +350,8 @@ async fn metrics_text(State(shared): State<Arc<Shared>>) -> String {
     out
 }
 
-async fn receive(State(shared): State<Arc<Shared>>, req: Request) -> (StatusCode, String) {
+/// Counts the request and waits as the mode says; `None` when it never answers.
+async fn begin(shared: &Shared) -> Mode {
     let mode = shared
         .mode
         .lock()
@@ -315,6 +368,11 @@ async fn receive(State(shared): State<Arc<Shared>>, req: Request) -> (StatusCode
     if !mode.delay.is_zero() {
         tokio::time::sleep(mode.delay).await;
     }
+    mode
+}
+
+async fn receive(State(shared): State<Arc<Shared>>, req: Request) -> (StatusCode, String) {
+    let mode = begin(&shared).await;
     let (parts, body) = req.into_parts();
     let tenant = parts
         .headers
@@ -344,6 +402,133 @@ async fn receive(State(shared): State<Arc<Shared>>, req: Request) -> (StatusCode
             );
         }
     };
+    record(&shared, &mode, tenant, batch)
+}
+
+/// gRPC's code for an HTTP status, as this receiver answers a mode's status over gRPC:
+/// 409 is AlreadyExists (a conflict), 400 InvalidArgument, 429 ResourceExhausted, 408
+/// DeadlineExceeded, 500 Internal, 503 Unavailable, other errors Unknown.
+pub fn grpc_code(status: u16) -> u32 {
+    match status {
+        200..=299 => 0,
+        400 => 3,
+        408 => 4,
+        409 => 6,
+        429 => 8,
+        500 => 13,
+        503 => 14,
+        _ => 2,
+    }
+}
+
+async fn grpc_receive(State(shared): State<Arc<Shared>>, req: Request) -> axum::response::Response {
+    let mode = begin(&shared).await;
+    let (parts, body) = req.into_parts();
+    let Ok(body) = body.collect().await.map(|c| c.to_bytes()) else {
+        return grpc_answer(13, "body read failed");
+    };
+    if mode.blackhole {
+        return grpc_answer(0, "");
+    }
+    if body.len() < 5
+        || 5 + u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize != body.len()
+    {
+        return grpc_answer(13, "not one gRPC message");
+    }
+    let message = match body[0] {
+        0 => body.slice(5..),
+        1 if parts
+            .headers
+            .get("grpc-encoding")
+            .is_some_and(|e| e == "snappy") =>
+        {
+            use std::io::Read as _;
+            let mut out = Vec::new();
+            if let Err(e) = snap::read::FrameDecoder::new(&body[5..]).read_to_end(&mut out) {
+                return grpc_answer(13, &format!("snappy framing: {e}"));
+            }
+            bytes::Bytes::from(out)
+        }
+        _ => return grpc_answer(12, "compressed message without grpc-encoding: snappy"),
+    };
+    use prost::Message;
+    let req = match rwgate_proto::thanos::WriteRequest::decode(message) {
+        Ok(r) => r,
+        Err(e) => return grpc_answer(13, &format!("unmarshal: {e}")),
+    };
+    let snappy = body[0] == 1;
+    let v1 = rwgate_proto::prometheus::WriteRequest {
+        timeseries: req.timeseries,
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let batch =
+        match rwgate_wire::decode(rwgate_wire::Protocol::V1, v1.into(), &Limits::default(), 0) {
+            Ok(b) => b,
+            Err(e) => return grpc_answer(6, &e.to_string()),
+        };
+    let mut buf = Vec::new();
+    let series = batch
+        .iter()
+        .map(|s| series_hash(req.tenant.as_bytes(), s.labels(), &mut buf))
+        .collect();
+    shared
+        .recorded
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .grpc
+        .push(GrpcRequest {
+            tenant: req.tenant.clone(),
+            replica: req.replica,
+            series,
+            snappy,
+        });
+    let (status, text) = record(&shared, &mode, req.tenant, batch);
+    grpc_answer(grpc_code(status.as_u16()), text.trim())
+}
+
+/// A gRPC answer: an empty `WriteResponse` and the status in trailers when OK, else a
+/// trailers-only answer, as grpc-go writes them.
+fn grpc_answer(code: u32, message: &str) -> axum::response::Response {
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+    let mut trailers = axum::http::HeaderMap::new();
+    trailers.insert("grpc-status", code.into());
+    let escaped: String = message
+        .bytes()
+        .map(|b| match b {
+            b' '..=b'~' if b != b'%' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&escaped) {
+        trailers.insert("grpc-message", v);
+    }
+    let mut resp = if code == 0 {
+        let frames = futures_util::stream::iter([
+            Ok::<_, std::convert::Infallible>(Frame::data(bytes::Bytes::from_static(&[0; 5]))),
+            Ok(Frame::trailers(trailers)),
+        ]);
+        axum::response::Response::new(axum::body::Body::new(StreamBody::new(frames)))
+    } else {
+        let mut r = axum::response::Response::new(axum::body::Body::empty());
+        r.headers_mut().extend(trailers);
+        r
+    };
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/grpc"),
+    );
+    resp
+}
+
+/// Counts an accepted batch of `tenant`, or answers the mode's failure.
+fn record(
+    shared: &Shared,
+    mode: &Mode,
+    tenant: String,
+    batch: rwgate_wire::WriteBatch,
+) -> (StatusCode, String) {
     if !batch.rejected().is_empty() {
         return (
             StatusCode::BAD_REQUEST,

@@ -39,7 +39,9 @@ pub fn lookup_indexes<K: AsRef<str>, V: AsRef<str>>(
         },
     })
     .unwrap_or_else(|e| panic!("ring lookup of {selector}: {e:?}"));
+    // `# ...` lines describe the tenant's shuffle shard.
     out.lines()
+        .filter(|l| !l.starts_with('#'))
         .map(|u| {
             urls.iter()
                 .position(|x| x == u)

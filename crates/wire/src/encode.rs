@@ -63,6 +63,49 @@ impl Encoder {
         &self.raw
     }
 
+    /// A Thanos `WriteRequest` (`thanos.WriteableStore/RemoteWrite`) holding the given
+    /// series of `batch` (field 1, embedded as received), `tenant` (field 2) and
+    /// `replica` (field 3, 1-based on the wire; 0 is left out as proto3 does), written
+    /// after `prefix` zero bytes the caller fills in (gRPC's 5-byte message prefix).
+    /// The vector is allocated at its exact final size.
+    pub fn encode_thanos<I>(
+        &mut self,
+        batch: &WriteBatch,
+        series: I,
+        tenant: &str,
+        replica: u64,
+        prefix: usize,
+    ) -> Vec<u8>
+    where
+        I: IntoIterator<Item = usize> + Clone,
+    {
+        let mut size: usize = series
+            .clone()
+            .into_iter()
+            .map(|i| pb::len_field_size(batch.series(i).encoded().len()))
+            .sum();
+        if !tenant.is_empty() {
+            size += pb::len_field_size(tenant.len());
+        }
+        if replica != 0 {
+            size += 1 + pb::varint_len(replica);
+        }
+        let mut out = Vec::with_capacity(prefix + size);
+        out.resize(prefix, 0);
+        for i in series {
+            pb::put_bytes(&mut out, 1, batch.series(i).encoded());
+        }
+        if !tenant.is_empty() {
+            pb::put_bytes(&mut out, 2, tenant.as_bytes());
+        }
+        if replica != 0 {
+            out.push(3 << 3);
+            pb::put_varint(&mut out, replica);
+        }
+        debug_assert_eq!(out.len(), prefix + size);
+        out
+    }
+
     /// Bytes held by the reusable buffers.
     pub fn capacity(&self) -> usize {
         self.raw.capacity() + self.compressed.capacity()

@@ -25,10 +25,13 @@ pub struct Builder {
     load_ring: bool,
     hashrings: Option<RingsFn>,
     reload_config: bool,
+    grpc: bool,
 }
 
 pub struct Harness {
     pub receivers: Vec<DevReceiver>,
+    /// The receivers as the hashrings file names them (URLs, or gRPC addresses).
+    pub endpoints: Vec<String>,
     pub addr: SocketAddr,
     pub admin: SocketAddr,
     pub hashrings: PathBuf,
@@ -68,6 +71,12 @@ impl Builder {
         self.reload_config = true;
         self
     }
+    /// Name the receivers by their bare gRPC addresses, as a router's hashrings.json
+    /// does (so rwgate forwards over gRPC).
+    pub fn grpc(mut self) -> Self {
+        self.grpc = true;
+        self
+    }
     /// Start without a loaded ring (not ready).
     pub fn without_ring(mut self) -> Self {
         self.load_ring = false;
@@ -79,7 +88,11 @@ impl Builder {
         for _ in 0..self.receivers {
             receivers.push(DevReceiver::start(LOOPBACK.into()).await.unwrap());
         }
-        let urls: Vec<String> = receivers.iter().map(|r| r.url()).collect();
+        let urls: Vec<String> = if self.grpc {
+            receivers.iter().map(|r| r.grpc_address()).collect()
+        } else {
+            receivers.iter().map(|r| r.url()).collect()
+        };
         let tmp = tempfile::Builder::new()
             .prefix("rwgate-it-")
             .tempdir()
@@ -124,6 +137,7 @@ impl Builder {
         });
         Harness {
             receivers,
+            endpoints: urls,
             addr,
             admin: admin_addr,
             hashrings,
@@ -159,6 +173,7 @@ impl Harness {
             load_ring: true,
             hashrings: None,
             reload_config: false,
+            grpc: false,
         }
     }
 
@@ -244,15 +259,21 @@ impl Harness {
     /// The receivers (by index) `rwgate ring lookup` names for `labels` of `tenant` at
     /// replication factor `rf` (hashmod), sorted.
     pub fn lookup(&self, tenant: &str, labels: &[(&str, &str)], rf: usize) -> Vec<usize> {
-        let urls: Vec<String> = self.receivers.iter().map(|r| r.url()).collect();
         let algorithm = rwgate_ring::Algorithm::Hashmod;
-        rwgate_testkit::ring::lookup_indexes(&self.hashrings, tenant, labels, rf, algorithm, &urls)
-            .into_iter()
-            .collect()
+        rwgate_testkit::ring::lookup_indexes(
+            &self.hashrings,
+            tenant,
+            labels,
+            rf,
+            algorithm,
+            &self.endpoints,
+        )
+        .into_iter()
+        .collect()
     }
 
     pub fn index_of_url(&self, url: &str) -> usize {
-        self.receivers.iter().position(|r| r.url() == url).unwrap()
+        self.endpoints.iter().position(|e| e == url).unwrap()
     }
 
     pub async fn get(&self, addr: SocketAddr, path: &str) -> (u16, String) {

@@ -37,7 +37,7 @@ pub fn otel_python() -> PathBuf {
     let python = std::env::var_os("RWGATE_OTEL_PYTHON").map_or(venv, PathBuf::from);
     assert!(
         python.is_file(),
-        "end-to-end test needs a Python with the PyPI packages opentelemetry-sdk and \
+        "end-to-end test needs a Python with the PyPI packages grpcio, opentelemetry-sdk and \
          opentelemetry-exporter-otlp-proto-http at {}: .ci/run makes it \
          (python3 -m venv target/otel-venv && target/otel-venv/bin/pip install ...)",
         python.display()
@@ -102,6 +102,29 @@ pub fn urlencode(q: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// Posts a snappy remote-write 1.0 body for `tenant` (THANOS-TENANT), as a sender
+/// would, and waits for the answer: status and body.
+pub fn post_remote_write(url: &str, tenant: &str, snappy_body: Vec<u8>) -> (u16, String) {
+    rwgate_gateway::tls::install_crypto_provider();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let resp = reqwest::Client::new()
+            .post(url)
+            .header("Content-Type", "application/x-protobuf")
+            .header("Content-Encoding", "snappy")
+            .header("THANOS-TENANT", tenant)
+            .body(snappy_body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap_or_default())
+    })
 }
 
 /// A blocking HTTP GET on loopback: status and body.

@@ -532,3 +532,56 @@ pub fn write_hashrings(path: &Path, rings: &[(&str, &[&str], &str, Vec<String>)]
     std::fs::write(&tmp, serde_json::Value::Array(json).to_string()).unwrap();
     std::fs::rename(tmp, path).unwrap();
 }
+
+/// A gRPC write endpoint served by grpcio (`tests/e2e/grpc_receiver.py`), answering
+/// every call with one gRPC status.
+pub struct GrpcReceiver {
+    pub port: u16,
+    out: PathBuf,
+    proc: Proc,
+}
+
+impl GrpcReceiver {
+    /// Starts one answering `status` (a `grpc.StatusCode` name, e.g. `OK`).
+    pub fn start(tmp: &TempDir, name: &str, status: &str) -> GrpcReceiver {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/grpc_receiver.py");
+        let out = tmp.join(&format!("{name}.jsonl"));
+        let log = tmp.join(&format!("{name}.log"));
+        let mut cmd = Command::new(super::otel_python());
+        cmd.arg(&script).arg(&out).arg(status);
+        let proc = Proc::spawn(cmd, name, log.clone());
+        let mut port = None;
+        let listening = wait_until(Duration::from_secs(20), || {
+            port = std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .find_map(|l| l.strip_prefix("port ")?.trim().parse().ok());
+            port.is_some()
+        });
+        assert!(listening, "{name} did not listen\n{}", proc.log_tail());
+        GrpcReceiver {
+            port: port.unwrap_or_default(),
+            out,
+            proc,
+        }
+    }
+
+    /// `host:port`, as a router's hashrings.json names an ingestor.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Every call so far, as the script recorded it (tenant, replica, series).
+    pub fn calls(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        self.proc.kill();
+    }
+}

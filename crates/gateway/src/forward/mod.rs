@@ -1,7 +1,12 @@
 //! Sending one encoded request to one receiver: bounded concurrency per endpoint,
 //! retries with full-jitter backoff inside a deadline, and a breaker that fails a
 //! receiver fast after repeated failures (it is never skipped: its replicas count as
-//! failed, so placement stays consistent and quorum decides).
+//! failed, so placement stays consistent and quorum decides). The exchange itself is
+//! gRPC ([`grpc`], as a Thanos router) or HTTP remote write ([`http`]), by the
+//! endpoint's [`Target`]; everything around it is the same for both.
+
+pub mod grpc;
+mod http;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::Rng;
+use rwgate_ring::url::Target;
 use tokio::sync::Semaphore;
 
 use crate::config::Forward as ForwardConfig;
@@ -65,6 +71,8 @@ struct EndpointState {
     breaker: Mutex<Breaker>,
     inflight: std::sync::atomic::AtomicU64,
     counters: Mutex<EndpointCounters>,
+    /// Connections of a gRPC endpoint.
+    grpc: Option<grpc::Pool>,
 }
 
 /// An endpoint as the status page shows it.
@@ -89,57 +97,43 @@ pub struct EndpointReport {
 /// Sends requests to receivers.
 #[derive(Debug, Clone)]
 pub struct Forwarder {
-    client: reqwest::Client,
+    http: http::HttpClient,
+    grpc: grpc::GrpcClient,
     cfg: ForwardConfig,
-    tenant_header: axum::http::HeaderName,
-    endpoints: Arc<Mutex<HashMap<String, Arc<EndpointState>>>>,
+    endpoints: Arc<Mutex<HashMap<Target, Arc<EndpointState>>>>,
 }
 
 impl Forwarder {
-    /// A forwarder with a keep-alive pool per endpoint, and TLS for `https://`
-    /// endpoints (system roots, or `forward.tls.ca_file`; a client certificate when set).
+    /// A forwarder: for HTTP endpoints a keep-alive pool per endpoint and TLS for
+    /// `https://` ones; for gRPC endpoints a few HTTP/2 connections each, with TLS when
+    /// `forward.grpc_tls` (or a CA or client certificate) is set. TLS trusts
+    /// `forward.tls.ca_file`, else the system's roots, and presents the client
+    /// certificate when one is set.
     pub fn new(
         cfg: ForwardConfig,
         tenant_header: axum::http::HeaderName,
     ) -> Result<Self, ForwardSetupError> {
-        crate::tls::install_crypto_provider();
-        let mut builder = reqwest::Client::builder()
-            .pool_max_idle_per_host(cfg.pool_max_idle_per_endpoint)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .connect_timeout(cfg.attempt_timeout)
-            .tcp_nodelay(true)
-            .user_agent(concat!("rwgate/", env!("CARGO_PKG_VERSION")));
-        let read = |p: &std::path::Path| {
-            std::fs::read(p).map_err(|e| ForwardSetupError(format!("reading {}: {e}", p.display())))
-        };
-        if let Some(ca) = &cfg.tls.ca_file {
-            let certs = reqwest::Certificate::from_pem_bundle(&read(ca)?)
-                .map_err(|e| ForwardSetupError(format!("{}: {e}", ca.display())))?;
-            builder = builder.tls_certs_only(certs);
-        }
-        if let (Some(cert), Some(key)) = (&cfg.tls.cert_file, &cfg.tls.key_file) {
-            let mut pem = read(cert)?;
-            pem.push(b'\n');
-            pem.extend(read(key)?);
-            let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
-                ForwardSetupError(format!("{} and {}: {e}", cert.display(), key.display()))
-            })?;
-            builder = builder.identity(id);
-        }
-        let client = builder
-            .build()
-            .map_err(|e| ForwardSetupError(format!("building the HTTP client: {e}")))?;
         Ok(Forwarder {
-            client,
+            http: http::HttpClient::new(&cfg, tenant_header)?,
+            grpc: grpc::GrpcClient::new(&cfg)?,
             cfg,
-            tenant_header,
             endpoints: Arc::default(),
         })
     }
 
-    fn state(&self, url: &str) -> Arc<EndpointState> {
+    /// How gRPC messages are compressed.
+    pub fn grpc_compression(&self) -> crate::config::GrpcCompression {
+        self.cfg.grpc_compression
+    }
+
+    /// Asks a gRPC endpoint's health service whether it serves (for `doctor`).
+    pub async fn grpc_health(&self, authority: &str, budget: Duration) -> Result<bool, String> {
+        self.grpc.health(authority, budget).await
+    }
+
+    fn state(&self, target: &Target) -> Arc<EndpointState> {
         let mut map = self.endpoints.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(s) = map.get(url) {
+        if let Some(s) = map.get(target) {
             return s.clone();
         }
         let s = Arc::new(EndpointState {
@@ -147,19 +141,23 @@ impl Forwarder {
             breaker: Mutex::default(),
             inflight: std::sync::atomic::AtomicU64::new(0),
             counters: Mutex::default(),
+            grpc: match target {
+                Target::Grpc(authority) => Some(self.grpc.pool(authority)),
+                Target::Http(_) => None,
+            },
         });
-        map.insert(url.to_string(), s.clone());
+        map.insert(target.clone(), s.clone());
         s
     }
 
-    /// The status page's view of the endpoint at `url`; `None` before the first
+    /// The status page's view of the endpoint at `target`; `None` before the first
     /// forward to it.
-    pub fn endpoint_report(&self, url: &str) -> Option<EndpointReport> {
+    pub fn endpoint_report(&self, target: &Target) -> Option<EndpointReport> {
         let state = self
             .endpoints
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(url)
+            .get(target)
             .cloned()?;
         let now = Instant::now();
         let backed_off = state
@@ -178,21 +176,23 @@ impl Forwarder {
         })
     }
 
-    /// Sends `body` (a snappy v1 WriteRequest of `series` series) for `tenant` to
-    /// `url`, retrying retryable failures until `deadline`. `address` labels the
-    /// metrics.
+    /// Sends `body` (of `series` series) for `tenant` to `target`, retrying retryable
+    /// failures until `deadline`. The body is what the target's protocol carries: a
+    /// snappy v1 WriteRequest for HTTP, a framed message from [`grpc::frame`] for
+    /// gRPC. `address` labels the metrics.
     pub async fn send(
         &self,
         address: &str,
-        url: &str,
+        target: &Target,
         tenant: &str,
         body: Bytes,
         series: u64,
         deadline: Instant,
     ) -> Outcome {
-        let state = self.state(url);
+        let state = self.state(target);
         let started = Instant::now();
-        let _inflight = events::ForwardInflight::start(address);
+        let protocol = target.protocol().as_str();
+        let _inflight = events::ForwardInflight::start(address, protocol);
         let _counted = Inflight::start(&state);
         state
             .counters
@@ -211,28 +211,33 @@ impl Forwarder {
                 ));
             }
             let result = self
-                .attempt(&state, url, tenant, body.clone(), deadline)
+                .attempt(&state, target, tenant, body.clone(), deadline)
                 .await;
             let reason = match result {
                 Attempt::Done(outcome) => {
-                    state.record(true, &self.cfg, address);
+                    state.record(true, &self.cfg, address, protocol);
                     state.answered(&outcome);
                     break outcome;
                 }
                 Attempt::Retry(reason) => reason,
             };
             state.failed(&reason);
-            state.record(false, &self.cfg, address);
+            state.record(false, &self.cfg, address, protocol);
             let backoff = self.backoff(attempt);
             let now = Instant::now();
             if attempt >= self.cfg.max_attempts || now + backoff >= deadline {
                 break Outcome::Unavailable(format!("endpoint {address}: {reason}"));
             }
-            events::ForwardRetried(address).emit();
+            events::ForwardRetried {
+                endpoint: address,
+                protocol,
+            }
+            .emit();
             tokio::time::sleep(backoff).await;
         };
         events::ForwardDone {
             endpoint: address,
+            protocol,
             result: outcome.result_label(),
             elapsed: started.elapsed(),
         }
@@ -254,7 +259,7 @@ impl Forwarder {
     async fn attempt(
         &self,
         state: &EndpointState,
-        url: &str,
+        target: &Target,
         tenant: &str,
         body: Bytes,
         deadline: Instant,
@@ -278,45 +283,13 @@ impl Forwarder {
         let budget = deadline
             .saturating_duration_since(Instant::now())
             .min(self.cfg.attempt_timeout);
-        let req = self
-            .client
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf")
-            .header(reqwest::header::CONTENT_ENCODING, "snappy")
-            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-            .header(self.tenant_header.clone(), tenant)
-            .body(body);
-        let result = tokio::time::timeout(budget, async {
-            let resp = req.send().await?;
-            let status = resp.status().as_u16();
-            let text = if resp.status().is_success() {
-                // Drain so the connection goes back to the pool.
-                let _ = resp.bytes().await;
-                String::new()
-            } else {
-                let bytes = resp.bytes().await.unwrap_or_default();
-                String::from_utf8_lossy(&bytes[..bytes.len().min(512)])
-                    .trim()
-                    .to_string()
-            };
-            Ok::<_, reqwest::Error>((status, text))
-        })
-        .await;
+        let result = match (target, &state.grpc) {
+            (Target::Grpc(_), Some(pool)) => self.grpc.call(pool, body, budget).await,
+            (Target::Http(url), _) => self.http.call(url, tenant, body, budget).await,
+            (Target::Grpc(_), None) => Attempt::Retry("no gRPC connection pool".into()),
+        };
         drop(permit);
-        match result {
-            Err(_) => Attempt::Retry(format!("no answer within {budget:?}")),
-            Ok(Err(e)) => Attempt::Retry(error_chain(&e)),
-            Ok(Ok((status, text))) => classify(status, text),
-        }
-    }
-}
-
-fn classify(status: u16, text: String) -> Attempt {
-    match status {
-        200..=299 => Attempt::Done(Outcome::Written),
-        409 => Attempt::Done(Outcome::Conflict(format!("409 {text}"))),
-        408 | 429 | 500..=599 => Attempt::Retry(format!("{status} {text}")),
-        _ => Attempt::Done(Outcome::Rejected(status, format!("{status} {text}"))),
+        result
     }
 }
 
@@ -379,13 +352,14 @@ impl EndpointState {
     }
 
     /// Records an attempt. `ok` means the receiver answered with a final status.
-    fn record(&self, ok: bool, cfg: &ForwardConfig, address: &str) {
+    fn record(&self, ok: bool, cfg: &ForwardConfig, address: &str, protocol: &'static str) {
         let mut b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
         if ok {
             let recovered = b.open_until.is_some();
             *b = Breaker::default();
             events::EndpointUp {
                 endpoint: address,
+                protocol,
                 recovered,
             }
             .emit();
@@ -408,6 +382,7 @@ impl EndpointState {
             b.consecutive_failures = 0;
             events::EndpointBackedOff {
                 endpoint: address,
+                protocol,
                 failures,
                 cooldown,
                 newly,
@@ -422,28 +397,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn classification() {
-        assert!(matches!(
-            classify(204, String::new()),
-            Attempt::Done(Outcome::Written)
-        ));
-        assert!(matches!(
-            classify(409, "dup".into()),
-            Attempt::Done(Outcome::Conflict(_))
-        ));
-        assert!(matches!(
-            classify(400, "bad".into()),
-            Attempt::Done(Outcome::Rejected(400, _))
-        ));
-        for s in [408, 429, 500, 503] {
-            assert!(
-                matches!(classify(s, String::new()), Attempt::Retry(_)),
-                "{s}"
-            );
-        }
-    }
-
-    #[test]
     fn breaker_opens_after_threshold_and_closes_on_success() {
         let cfg = ForwardConfig {
             breaker_failures: 3,
@@ -454,13 +407,14 @@ mod tests {
             breaker: Mutex::default(),
             inflight: std::sync::atomic::AtomicU64::new(0),
             counters: Mutex::default(),
+            grpc: None,
         };
-        s.record(false, &cfg, "e");
-        s.record(false, &cfg, "e");
+        s.record(false, &cfg, "e", "http");
+        s.record(false, &cfg, "e", "http");
         assert!(s.open_until().is_none());
-        s.record(false, &cfg, "e");
+        s.record(false, &cfg, "e", "http");
         assert!(s.open_until().is_some_and(|t| t > Instant::now()));
-        s.record(true, &cfg, "e");
+        s.record(true, &cfg, "e", "http");
         assert!(s.open_until().is_none());
     }
 }
