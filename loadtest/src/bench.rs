@@ -61,6 +61,36 @@ pub struct BenchArgs {
     /// its OpenTelemetry endpoint. Compare with a `v1` run of the same scenario.
     #[arg(long, value_enum)]
     pub protocol: Option<crate::workload::Proto>,
+    /// How rwgate forwards to the sinks, comma separated: `http` (remote write to
+    /// their URLs) and/or `grpc` (`thanos.WriteableStore/RemoteWrite` to their bare
+    /// addresses, as a router's hashrings.json names them). Each is its own relay in
+    /// every round, beside vmagent.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "http")]
+    pub forward: Vec<Forward>,
+    /// After the rounds, measure the latency rwgate adds: the same push at half of
+    /// rwgate's saturation rate (the median delivered samples/s of its rounds at
+    /// maximum load, the last `--forward` kind) through rwgate and straight to a sink.
+    #[arg(long)]
+    pub latency: bool,
+}
+
+/// How rwgate forwards in a bench.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Forward {
+    /// HTTP remote write (snappy block bodies).
+    Http,
+    /// gRPC, uncompressed.
+    Grpc,
+}
+
+impl Forward {
+    /// The relay's name in the tables.
+    fn relay(self) -> &'static str {
+        match self {
+            Forward::Http => "rwgate",
+            Forward::Grpc => "rwgate-grpc",
+        }
+    }
 }
 
 /// One measurement.
@@ -176,10 +206,15 @@ fn start_rwgate(
     sinks: &[String],
     dir: &Path,
     config: Option<&Path>,
+    forward: Forward,
 ) -> Result<(Proc, String), String> {
+    // A bare address is forwarded over gRPC, a URL over HTTP.
     let urls: Vec<String> = sinks
         .iter()
-        .map(|a| format!("http://{a}/api/v1/receive"))
+        .map(|a| match forward {
+            Forward::Http => format!("http://{a}/api/v1/receive"),
+            Forward::Grpc => a.clone(),
+        })
         .collect();
     let rings = dir.join("hashrings.json");
     std::fs::write(
@@ -409,21 +444,28 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
         .iter()
         .flat_map(|&r| std::iter::repeat_n(r, rounds(r)))
     {
-        let (p, url) = start_rwgate(&rwgate, &addrs, &dir, args.rwgate_config.as_deref())?;
-        let url = if otlp {
-            url.replace("/api/v1/receive", "/otlp/v1/metrics")
-        } else {
-            url
-        };
-        let t = Target {
-            relay: "rwgate",
-            pid: p.pid(),
-            url,
-            sinks: &addrs,
-        };
-        rows.push(measure(&t, &me, &w, rate, args.duration, args.sink)?);
-        announce(&rows);
-        drop(p);
+        for &forward in &args.forward {
+            let (p, url) = start_rwgate(
+                &rwgate,
+                &addrs,
+                &dir,
+                args.rwgate_config.as_deref(),
+                forward,
+            )?;
+            let url = if otlp {
+                url.replace("/api/v1/receive", "/otlp/v1/metrics")
+            } else {
+                url
+            };
+            let t = Target {
+                relay: forward.relay(),
+                pid: p.pid(),
+                url,
+                sinks: &addrs,
+            };
+            rows.push(measure(&t, &me, &w, rate, args.duration, args.sink)?);
+            announce(&rows);
+        }
         if has_vmagent {
             let _ = std::fs::remove_dir_all(dir.join("vmagent"));
             let (p, url) = start_vmagent(&args.vmagent, &addrs[0], &dir)?;
@@ -437,18 +479,78 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
             announce(&rows);
         }
     }
+    let latency = match (args.latency, args.forward.last()) {
+        (true, Some(&forward)) => Some(added_latency(
+            &me, &rwgate, &addrs, &dir, args, &w, &rows, forward,
+        )?),
+        _ => None,
+    };
     drop(sinks);
     let _ = std::fs::remove_dir_all(&dir);
-    let table = render(&rows, &w, args, has_vmagent);
+    let mut table = render(&rows, &w, args, has_vmagent);
+    if let Some(l) = latency {
+        table.push_str(&l);
+    }
     std::fs::create_dir_all(&args.out).map_err(|e| e.to_string())?;
     std::fs::write(args.out.join("relay.md"), &table).map_err(|e| e.to_string())?;
     crate::bench::plot(&rows, &args.out.join("relay.svg"))?;
     Ok(table)
 }
 
+/// The latency rwgate adds at half its saturation rate: the same push through a fresh
+/// rwgate and straight to the first sink, p50 and p99 of each and their difference.
+#[allow(clippy::too_many_arguments)]
+fn added_latency(
+    me: &Path,
+    rwgate: &Path,
+    sinks: &[String],
+    dir: &Path,
+    args: &BenchArgs,
+    w: &Workload,
+    rows: &[Row],
+    forward: Forward,
+) -> Result<String, String> {
+    let saturation = median(
+        rows.iter()
+            .filter(|r| r.relay == forward.relay() && r.offered == 0.0)
+            .map(|r| r.delivered)
+            .collect(),
+    );
+    if saturation <= 0.0 {
+        return Err("--latency needs a round at maximum load (rate 0)".into());
+    }
+    let rate = saturation / 2.0;
+    let (p, url) = start_rwgate(rwgate, sinks, dir, args.rwgate_config.as_deref(), forward)?;
+    let through = push(me, &url, w, rate, args.duration)?;
+    drop(p);
+    let direct = push(
+        me,
+        &format!("http://{}/api/v1/receive", sinks[0]),
+        w,
+        rate,
+        args.duration,
+    )?;
+    let (t, d) = (&through.latency_ms, &direct.latency_ms);
+    Ok(format!(
+        "\nLatency of a push at {rate:.0} samples/s (half of {}'s saturation), {} requests each:\n\n\
+         | path | p50 ms | p99 ms |\n| --- | --- | --- |\n\
+         | through {} | {:.2} | {:.2} |\n| straight to a sink | {:.2} | {:.2} |\n\
+         | **added by rwgate** | **{:.2}** | **{:.2}** |\n",
+        forward.relay(),
+        through.requests.min(direct.requests),
+        forward.relay(),
+        t.p50,
+        t.p99,
+        d.p50,
+        d.p99,
+        t.p50 - d.p50,
+        t.p99 - d.p99,
+    ))
+}
+
 fn render(rows: &[Row], w: &Workload, args: &BenchArgs, has_vmagent: bool) -> String {
     let mut s = format!(
-        "Workload: {} tenant(s) x {} series, {} labels, {} samples per series per request, {} series per request, {} concurrent requests, {}s per measurement. rwgate: RF 1 over {} sinks; vmagent: one remote-write URL.\n\n",
+        "Workload: {} tenant(s) x {} series, {} labels, {} samples per series per request, {} series per request, {} concurrent requests, {}s per measurement. rwgate: RF 1 over {} sinks (rwgate: HTTP remote write, rwgate-grpc: gRPC uncompressed); vmagent: one remote-write URL.\n\n",
         w.tenants.len(),
         w.series,
         w.labels,
@@ -489,14 +591,21 @@ fn render(rows: &[Row], w: &Workload, args: &BenchArgs, has_vmagent: bool) -> St
     s
 }
 
-/// The rounds at maximum offered load: each rwgate row with the vmagent row after it.
-fn max_rounds(rows: &[Row]) -> Vec<(&Row, &Row)> {
-    let at_max: Vec<&Row> = rows.iter().filter(|r| r.offered == 0.0).collect();
-    at_max
-        .windows(2)
-        .filter(|w| w[0].relay == "rwgate" && w[1].relay == "vmagent")
-        .map(|w| (w[0], w[1]))
-        .collect()
+/// The rounds at maximum offered load: each `relay` row with the vmagent row that
+/// follows it (the same round).
+fn max_rounds<'a>(rows: &'a [Row], relay: &str) -> Vec<(&'a Row, &'a Row)> {
+    let mut out = Vec::new();
+    let mut pending: Option<&Row> = None;
+    for r in rows.iter().filter(|r| r.offered == 0.0) {
+        if r.relay == relay {
+            pending = Some(r);
+        } else if r.relay == "vmagent"
+            && let Some(p) = pending.take()
+        {
+            out.push((p, r));
+        }
+    }
+    out
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -508,10 +617,22 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// The comparison at maximum offered load: one round as is, several as medians (of
-/// the per-round ratios, and of each relay's rates) with the range of the ratio.
+/// The comparison at maximum offered load, per rwgate relay: one round as is, several
+/// as medians (of the per-round ratios, and of each relay's rates) with the range of
+/// the ratio.
 fn summary(rows: &[Row]) -> String {
-    let rounds = max_rounds(rows);
+    let mut relays: Vec<&str> = rows
+        .iter()
+        .map(|r| r.relay.as_str())
+        .filter(|r| *r != "vmagent")
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    relays.retain(|r| seen.insert(*r));
+    relays.iter().map(|relay| summary_of(rows, relay)).collect()
+}
+
+fn summary_of(rows: &[Row], relay: &str) -> String {
+    let rounds = max_rounds(rows, relay);
     if rounds.is_empty() {
         return String::new();
     }
@@ -529,7 +650,7 @@ fn summary(rows: &[Row]) -> String {
         )
     };
     format!(
-        "\n{head}: rwgate delivers {:.2}x vmagent's samples/s ({:.0} vs {:.0}) and uses {:.2}x less CPU per sample ({:.3} vs {:.3} CPU-s per 1M).\n",
+        "\n{head}: {relay} delivers {:.2}x vmagent's samples/s ({:.0} vs {:.0}) and uses {:.2}x less CPU per sample ({:.3} vs {:.3} CPU-s per 1M).\n",
         median(ratios),
         median(of(|(a, _)| a.delivered)),
         median(of(|(_, b)| b.delivered)),
@@ -563,7 +684,7 @@ pub fn plot(rows: &[Row], path: &Path) -> Result<(), String> {
         .y_desc("delivered, M samples/s")
         .draw()
         .map_err(|e| e.to_string())?;
-    for (relay, color) in [("rwgate", RED), ("vmagent", BLUE)] {
+    for (relay, color) in [("rwgate", RED), ("rwgate-grpc", MAGENTA), ("vmagent", BLUE)] {
         // Several rounds at maximum load: the median one is drawn.
         let mut at_max: Vec<&Row> = rows
             .iter()
@@ -642,6 +763,21 @@ mod tests {
         );
         assert!(
             s.contains("uses 1.52x less CPU per sample (0.320 vs 0.500 CPU-s per 1M)"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn each_rwgate_relay_is_compared_with_the_vmagent_row_of_its_round() {
+        let rows = vec![
+            row("rwgate", 0.0, 3.0e6, 0.3),
+            row("rwgate-grpc", 0.0, 4.0e6, 0.2),
+            row("vmagent", 0.0, 2.0e6, 0.6),
+        ];
+        let s = summary(&rows);
+        assert!(s.contains("rwgate delivers 1.50x"), "{s}");
+        assert!(
+            s.contains("rwgate-grpc delivers 2.00x vmagent's samples/s (4000000 vs 2000000) and uses 3.00x less CPU"),
             "{s}"
         );
     }

@@ -172,11 +172,18 @@ impl DevReceiver {
                 let _ = stream.set_nodelay(true);
                 let svc = hyper_util::service::TowerToHyperService::new(app.clone());
                 conns.spawn(async move {
-                    let _ = hyper_util::server::conn::auto::Builder::new(
+                    let mut builder = hyper_util::server::conn::auto::Builder::new(
                         hyper_util::rt::TokioExecutor::new(),
-                    )
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                    .await;
+                    );
+                    // Windows wide enough that a large write is not paced by window
+                    // updates (a stand-in for an ingestor on another machine).
+                    builder
+                        .http2()
+                        .initial_stream_window_size(8 << 20)
+                        .initial_connection_window_size(32 << 20);
+                    let _ = builder
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
                 });
                 while conns.try_join_next().is_some() {}
             }
@@ -380,12 +387,15 @@ async fn receive(State(shared): State<Arc<Shared>>, req: Request) -> (StatusCode
         .and_then(|v| v.to_str().ok())
         .unwrap_or("default-tenant")
         .to_string();
+    if mode.blackhole {
+        return match drain(body).await {
+            Ok(()) => (StatusCode::NO_CONTENT, String::new()),
+            Err(()) => (StatusCode::BAD_REQUEST, "body read failed\n".into()),
+        };
+    }
     let Ok(body) = body.collect().await.map(|c| c.to_bytes()) else {
         return (StatusCode::BAD_REQUEST, "body read failed\n".into());
     };
-    if mode.blackhole {
-        return (StatusCode::NO_CONTENT, String::new());
-    }
     let get = |h: header::HeaderName| parts.headers.get(h).map(|v| v.as_bytes());
     let limits = Limits::default();
     let decoded = rwgate_wire::negotiate(get(header::CONTENT_TYPE), get(header::CONTENT_ENCODING))
@@ -403,6 +413,14 @@ async fn receive(State(shared): State<Arc<Shared>>, req: Request) -> (StatusCode
         }
     };
     record(&shared, &mode, tenant, batch)
+}
+
+/// Reads a body to its end without keeping it (a blackhole's whole job).
+async fn drain(mut body: axum::body::Body) -> Result<(), ()> {
+    while let Some(frame) = body.frame().await {
+        frame.map_err(|_| ())?;
+    }
+    Ok(())
 }
 
 /// gRPC's code for an HTTP status, as this receiver answers a mode's status over gRPC:
@@ -424,12 +442,15 @@ pub fn grpc_code(status: u16) -> u32 {
 async fn grpc_receive(State(shared): State<Arc<Shared>>, req: Request) -> axum::response::Response {
     let mode = begin(&shared).await;
     let (parts, body) = req.into_parts();
+    if mode.blackhole {
+        return match drain(body).await {
+            Ok(()) => grpc_answer(0, ""),
+            Err(()) => grpc_answer(13, "body read failed"),
+        };
+    }
     let Ok(body) = body.collect().await.map(|c| c.to_bytes()) else {
         return grpc_answer(13, "body read failed");
     };
-    if mode.blackhole {
-        return grpc_answer(0, "");
-    }
     if body.len() < 5
         || 5 + u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize != body.len()
     {
