@@ -3,7 +3,9 @@
 //! configured: every series lands on exactly the receivers `rwgate ring lookup` names,
 //! in a call whose tenant field is the tenant and whose replica field is its replica
 //! number plus one; with one of four receivers killed at RF 3 nothing acknowledged is
-//! lost, with two killed the push is 503; a quorum answering AlreadyExists is 409.
+//! lost, with two killed the push is 503; a quorum answering AlreadyExists is 409; an
+//! ingestor that requires mutual TLS gets the series with `forward.tls` and refuses
+//! rwgate without its client certificate.
 #![allow(clippy::unwrap_used)]
 
 mod e2e;
@@ -186,4 +188,54 @@ fn a_quorum_of_grpcio_receivers_answering_already_exists_is_409() {
         replicas.dedup();
         assert_eq!(replicas.len(), calls.len(), "no call repeated");
     }
+}
+
+#[test]
+fn mutual_tls_to_a_grpcio_receiver_uses_forward_tls() {
+    let tmp = TempDir::new("grpc-mtls");
+    let p = rwgate_testkit::pki::pki("grpc");
+    let (cert, key, _, _) = rwgate_testkit::pki::leaf(&p.server_ca, "rwgate", false);
+    std::fs::write(p.dir.join("client.crt"), cert).unwrap();
+    std::fs::write(p.dir.join("client.key"), key).unwrap();
+    let receiver = GrpcReceiver::start_tls(&tmp, "ingestor-tls", &p.dir);
+    let rings = tmp.join("hashrings.json");
+    procs::write_hashrings(
+        &rings,
+        &[("default", &[], "hashmod", vec![receiver.address()])],
+    );
+    let base = format!(
+        "hashrings: {}\nforward:\n  max_attempts: 1\n",
+        rings.display()
+    );
+    let tls = |with_cert: bool| {
+        let mut t = format!("  tls:\n    ca_file: {}\n", p.dir.join("ca.crt").display());
+        if with_cert {
+            t.push_str(&format!(
+                "    cert_file: {}\n    key_file: {}\n",
+                p.dir.join("client.crt").display(),
+                p.dir.join("client.key").display()
+            ));
+        }
+        t
+    };
+
+    let gw = Gateway::start(&tmp, &format!("{base}{}", tls(true)));
+    let (status, body) = push(&gw, 0, 4);
+    assert_eq!(status, 200, "{body}");
+    let calls = receiver.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0]["series"].as_array().unwrap().len(), 4);
+    drop(gw);
+
+    // Trusting the CA but presenting no certificate: the receiver refuses the handshake.
+    let gw = Gateway::start(&tmp, &format!("{base}{}", tls(false)));
+    let (status, body) = push(&gw, 1, 4);
+    assert_eq!(status, 503, "{body}");
+    drop(gw);
+
+    // No TLS at all toward a TLS receiver: refused too.
+    let gw = Gateway::start(&tmp, &base);
+    let (status, body) = push(&gw, 2, 4);
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(receiver.calls().len(), 1, "only the first push reached it");
 }

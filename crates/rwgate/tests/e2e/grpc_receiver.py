@@ -3,8 +3,10 @@ rwgate's code: it serves thanos.WriteableStore/RemoteWrite, decodes each WriteRe
 with the protobuf runtime from a schema declared here (Thanos' rpc.proto, the fields a
 router sends), and appends what it got to a JSON-lines file.
 
-Usage: grpc_receiver.py OUT_FILE [STATUS]
+Usage: grpc_receiver.py OUT_FILE [STATUS [TLS_DIR]]
   STATUS: a grpc.StatusCode name to answer every call with (default OK).
+  TLS_DIR: serve TLS with TLS_DIR/server.crt and server.key, and require a client
+  certificate signed by TLS_DIR/ca.crt.
 Prints "port N" once it listens on 127.0.0.1:N.
 """
 
@@ -94,7 +96,21 @@ def main():
     )
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port("127.0.0.1:0")
+    if len(sys.argv) > 3:
+        tls = sys.argv[3]
+
+        def read(name):
+            with open(f"{tls}/{name}", "rb") as f:
+                return f.read()
+
+        creds = grpc.ssl_server_credentials(
+            [(read("server.key"), read("server.crt"))],
+            root_certificates=read("ca.crt"),
+            require_client_auth=True,
+        )
+        port = server.add_secure_port("127.0.0.1:0", creds)
+    else:
+        port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     print("port", port, flush=True)
     server.wait_for_termination()

@@ -544,11 +544,24 @@ pub struct GrpcReceiver {
 impl GrpcReceiver {
     /// Starts one answering `status` (a `grpc.StatusCode` name, e.g. `OK`).
     pub fn start(tmp: &TempDir, name: &str, status: &str) -> GrpcReceiver {
+        Self::start_with(tmp, name, status, None)
+    }
+
+    /// Starts one serving TLS with `tls_dir`'s `server.crt` and `server.key`, requiring
+    /// client certificates signed by its `ca.crt`.
+    pub fn start_tls(tmp: &TempDir, name: &str, tls_dir: &Path) -> GrpcReceiver {
+        Self::start_with(tmp, name, "OK", Some(tls_dir))
+    }
+
+    fn start_with(tmp: &TempDir, name: &str, status: &str, tls: Option<&Path>) -> GrpcReceiver {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/grpc_receiver.py");
         let out = tmp.join(&format!("{name}.jsonl"));
         let log = tmp.join(&format!("{name}.log"));
         let mut cmd = Command::new(super::otel_python());
         cmd.arg(&script).arg(&out).arg(status);
+        if let Some(dir) = tls {
+            cmd.arg(dir);
+        }
         let proc = Proc::spawn(cmd, name, log.clone());
         let mut port = None;
         let listening = wait_until(Duration::from_secs(20), || {
