@@ -109,6 +109,10 @@ pub struct LimitsConfig {
     /// Refuse samples older than this.
     #[serde(with = "humantime_serde")]
     pub max_sample_age: Option<Duration>,
+    /// Memory, all worker threads and both generations together, for label sets seen
+    /// before: they are not validated again and keep their placement hash (see
+    /// `rwgate_wire::seen`); about 64 bytes per distinct series. 0 turns it off.
+    pub series_cache_bytes: usize,
     /// Longest time a client may take to send its body, however fast it sends.
     #[serde(with = "humantime_serde")]
     pub body_read_timeout: Duration,
@@ -181,6 +185,7 @@ impl Default for LimitsConfig {
             name_validation: NameValidationConfig::Utf8,
             max_sample_future: None,
             max_sample_age: None,
+            series_cache_bytes: 64 << 20,
             body_read_timeout: Duration::from_secs(30),
             body_min_rate: 4096,
             body_rate_grace: Duration::from_secs(5),
@@ -193,6 +198,9 @@ impl Default for LimitsConfig {
         }
     }
 }
+
+/// What one remembered label set costs, hash-map overhead included (an upper bound).
+const SEEN_ENTRY_BYTES: usize = 64;
 
 impl LimitsConfig {
     /// The wire crate's view of these limits.
@@ -212,6 +220,9 @@ impl LimitsConfig {
             },
             max_future_ms: ms(self.max_sample_future),
             max_age_ms: ms(self.max_sample_age),
+            seen_entries: crate::relabel::cache::per_thread_generation_bytes(
+                self.series_cache_bytes,
+            ) / SEEN_ENTRY_BYTES,
         }
     }
 }

@@ -50,12 +50,22 @@ pub fn place(
     let placement_of_tenant = ring.placement(tenant)?;
     let mut placement = Vec::with_capacity(series.len() * rf);
     let mut buf = Vec::with_capacity(512);
+    let tenant_seed = rwgate_wire::seen::tenant_seed(tenant.as_bytes());
     for &i in series {
         let s = batch.series(i as usize);
-        // Relabeling remembers the hash of the labels it wrote.
-        let h = s
-            .hash_memo()
-            .unwrap_or_else(|| series_hash(tenant.as_bytes(), s.labels(), &mut buf));
+        // Relabeling remembers the hash of the labels it wrote; label sets seen before
+        // remember the hash last computed for them.
+        let h = match (s.hash_memo(), s.seen()) {
+            (Some(h), _) => h,
+            (None, Some(seen)) if seen.tenant == tenant_seed => seen.hash,
+            (None, seen) => {
+                let h = series_hash(tenant.as_bytes(), s.labels(), &mut buf);
+                if let Some(seen) = seen {
+                    rwgate_wire::seen::set_hash(seen.key, tenant_seed, h);
+                }
+                h
+            }
+        };
         for n in 0..rf {
             placement.push(placement_of_tenant.replica(h, n) as u32);
         }

@@ -52,8 +52,21 @@ async fn placed_like_a_router(compression: GrpcCompression) {
         h.endpoints
     );
     let n = 60;
-    let a = h.send("tenant-a", &request(n, 2)).await;
-    assert_eq!(a.status, 200, "{}", a.body);
+    // tenant-a twice, tenant-b between: the repeat and the other tenant take the
+    // remembered label sets (and their placement hashes) and must place identically.
+    for tenant in ["tenant-a", "tenant-b", "tenant-a"] {
+        let a = h.send(tenant, &request(n, 2)).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+    for i in 0..n {
+        let l = labels(i);
+        let refs = as_refs(&l);
+        let mut want = replicas_in_order(&h, "tenant-b", &refs, 2);
+        want.sort();
+        let mut holders = h.holders("tenant-b", &refs);
+        holders.sort();
+        assert_eq!(holders, want, "tenant-b series {i}");
+    }
 
     for i in 0..n {
         let l = labels(i);
@@ -72,18 +85,25 @@ async fn placed_like_a_router(compression: GrpcCompression) {
                 .into_iter()
                 .filter(|q| q.series.contains(&key))
                 .collect();
-            assert_eq!(reqs.len(), 1, "series {i} reached receiver {r} once");
-            assert_eq!(reqs[0].tenant, "tenant-a");
-            assert_eq!(reqs[0].replica, n as i64 + 1, "series {i} replica {n}");
-            assert_eq!(reqs[0].snappy, compression == GrpcCompression::Snappy);
+            assert_eq!(
+                reqs.len(),
+                2,
+                "series {i} reached receiver {r} once per push"
+            );
+            for q in reqs {
+                assert_eq!(q.tenant, "tenant-a");
+                assert_eq!(q.replica, n as i64 + 1, "series {i} replica {n}");
+                assert_eq!(q.snappy, compression == GrpcCompression::Snappy);
+            }
         }
         let samples: u64 = h.receivers.iter().map(|r| r.series_samples(key)).sum();
-        assert_eq!(samples, 4, "2 samples on each of 2 replicas");
+        assert_eq!(samples, 8, "2 pushes of 2 samples on each of 2 replicas");
     }
-    // One request per (receiver, replica) that holds series: at most 2 per receiver.
+    // One request per (receiver, replica) that holds series: at most 2 per receiver
+    // and push.
     for r in &h.receivers {
         let reqs = r.grpc_requests();
-        assert!(!reqs.is_empty() && reqs.len() <= 2, "{}", reqs.len());
+        assert!(!reqs.is_empty() && reqs.len() <= 6, "{}", reqs.len());
     }
 }
 

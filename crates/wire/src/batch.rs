@@ -24,6 +24,9 @@ pub(crate) struct Series {
     pub counts: Counts,
     /// A hash of the labels the caller attached ([`WriteBatch::set_hash_memo`]).
     pub hash_memo: Option<u64>,
+    /// What [`crate::seen`] remembers of the labels as decoded; `None` once they are
+    /// rewritten, or when they were not looked up.
+    pub seen: Option<crate::seen::Seen>,
 }
 
 /// [`Series::label_bytes`] of a series whose label fields are not all at the start.
@@ -450,6 +453,7 @@ impl WriteBatch {
             },
             counts: old.counts,
             hash_memo: None,
+            seen: None,
         };
     }
 
@@ -620,6 +624,12 @@ impl<'a> SeriesRef<'a> {
     /// last changed.
     pub fn hash_memo(&self) -> Option<u64> {
         self.series.hash_memo
+    }
+
+    /// What this thread remembered of the series' labels when it was decoded (see
+    /// [`crate::seen`]): their key, and the placement hash last computed for them.
+    pub fn seen(&self) -> Option<crate::seen::Seen> {
+        self.series.seen
     }
 
     /// The value of label `name`, if present.

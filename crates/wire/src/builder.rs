@@ -21,6 +21,8 @@ pub(crate) struct Builder<'l> {
     pub total_samples: usize,
     /// Reused by validation to sort label indices.
     pub order: Vec<u32>,
+    /// Seed of [`crate::seen`] keys under these limits.
+    pub seen_seed: u64,
 }
 
 impl<'l> Builder<'l> {
@@ -60,6 +62,7 @@ impl<'l> Builder<'l> {
             total_series: 0,
             total_samples: 0,
             order: Vec::new(),
+            seen_seed: crate::seen::limits_seed(limits),
         }
     }
 
@@ -171,6 +174,7 @@ impl<'l> Builder<'l> {
         encoded: Span,
         label_bytes: u32,
         counts: Counts,
+        seen: Option<crate::seen::Seen>,
     ) {
         let nlabels = (self.batch.labels.len() - labels_start) as u32;
         self.batch.series.push(Series {
@@ -180,6 +184,7 @@ impl<'l> Builder<'l> {
             label_bytes,
             counts,
             hash_memo: None,
+            seen,
         });
         self.batch.accepted.add(counts);
     }

@@ -21,6 +21,7 @@ pub mod encode;
 pub mod error;
 pub mod limits;
 pub mod pool;
+pub mod seen;
 pub mod symbols;
 
 mod batch;

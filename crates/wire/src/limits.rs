@@ -39,6 +39,9 @@ pub struct Limits {
     pub max_future_ms: Option<i64>,
     /// Reject samples more than this many milliseconds behind now.
     pub max_age_ms: Option<i64>,
+    /// Label sets each worker thread remembers per generation as validated, with
+    /// their placement hash ([`crate::seen`]); 0 turns the memory off.
+    pub seen_entries: usize,
 }
 
 impl Default for Limits {
@@ -54,6 +57,7 @@ impl Default for Limits {
             name_validation: NameValidation::Utf8,
             max_future_ms: None,
             max_age_ms: None,
+            seen_entries: 0,
         }
     }
 }

@@ -126,16 +126,38 @@ fn series(b: &mut Builder<'_>, buf: &[u8], range: Range<usize>) -> Result<(), Wi
         other_seen = true;
     }
     b.count_samples(counts)?;
-    // One ASCII scan over the label fields together (tags and short lengths are ASCII
-    // too) spares a UTF-8 check per name and value; long labels fall back to those.
-    let ascii = labels_end.is_some_and(|end| crate::validate::is_ascii(&buf[range.start..end]));
-    let sorted = match b.validate_labels(labels_start, seen, ascii) {
-        Ok(sorted) => sorted,
-        Err(label_problem) => {
-            b.reject(labels_start, label_problem, counts);
-            return Ok(());
+    // Label sets validated before (the same bytes under the same validation settings)
+    // are not validated again; see `seen`.
+    let entries = b.limits.seen_entries;
+    let key = labels_end
+        .filter(|_| entries > 0)
+        .map(|end| crate::seen::key(&buf[range.start..end], b.seen_seed));
+    let mut remembered = key.and_then(|k| crate::seen::lookup(k, entries));
+    let sorted = if remembered.is_some() {
+        true
+    } else {
+        // One ASCII scan over the label fields together (tags and short lengths are
+        // ASCII too) spares a UTF-8 check per name and value; long labels fall back to
+        // those.
+        let ascii = labels_end.is_some_and(|end| crate::validate::is_ascii(&buf[range.start..end]));
+        match b.validate_labels(labels_start, seen, ascii) {
+            Ok(sorted) => sorted,
+            Err(label_problem) => {
+                b.reject(labels_start, label_problem, counts);
+                return Ok(());
+            }
         }
     };
+    if let Some(k) = key
+        && remembered.is_none()
+        && sorted
+    {
+        crate::seen::remember(k, entries);
+        remembered = Some(crate::seen::Seen {
+            key: k,
+            ..Default::default()
+        });
+    }
     if let Some(problem) = invalid {
         b.reject(labels_start, problem, counts);
         return Ok(());
@@ -164,7 +186,13 @@ fn series(b: &mut Builder<'_>, buf: &[u8], range: Range<usize>) -> Result<(), Wi
         };
         (encoded, label_bytes)
     };
-    b.accept(labels_start, encoded, label_bytes, counts);
+    b.accept(
+        labels_start,
+        encoded,
+        label_bytes,
+        counts,
+        remembered.filter(|_| sorted),
+    );
     Ok(())
 }
 

@@ -192,7 +192,7 @@ fn series(
         start,
         len: b.scratch_pos() - start,
     };
-    b.accept(labels_start, encoded, label_bytes, counts);
+    b.accept(labels_start, encoded, label_bytes, counts, None);
     Ok(())
 }
 
