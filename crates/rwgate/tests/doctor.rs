@@ -1,5 +1,7 @@
 //! `rwgate doctor` against live local receivers: all good → exit 0; one endpoint down,
-//! RF above the endpoints, a tenant no hashring serves → exit 1 naming each problem.
+//! RF above the endpoints, a tenant no hashring serves, a shuffle-sharding shard size
+//! a zone cannot hold → exit 1 naming each problem. gRPC endpoints are asked through
+//! the gRPC health service.
 #![allow(clippy::unwrap_used)]
 
 use std::process::Command;
@@ -162,4 +164,64 @@ async fn unmatched_tenant_is_named() {
         !out.contains("tenant-b-token"),
         "tokens are never printed: {out}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_endpoints_answer_the_health_check_and_a_dead_one_is_named() {
+    let r = receivers(2).await;
+    let mut addresses: Vec<String> = r.iter().map(|x| x.grpc_address()).collect();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    addresses.push(dead.to_string());
+    let case = Case::new("grpc");
+    let rings = serde_json::json!([{"endpoints": addresses}]);
+    let (code, out) = run_blocking(move || case.run(rings, 2, "")).await.unwrap();
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        out.matches("serves gRPC (health check SERVING)").count(),
+        2,
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("[FAIL] endpoint {dead}: gRPC health check failed")),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_size_a_zone_cannot_hold_is_named() {
+    let r = receivers(4).await;
+    let endpoints: Vec<serde_json::Value> = r
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let az = if i % 2 == 0 { "a" } else { "b" };
+            serde_json::json!({"address": x.url(), "az": az})
+        })
+        .collect();
+    let case = Case::new("shard");
+    // Two zones of two: a shard of 6 takes 3 from each (cannot be placed), a shard of
+    // 3 takes 2 from each (placed, but larger than a zone).
+    let rings = serde_json::json!([{
+        "hashring": "sharded", "algorithm": "ketama", "endpoints": endpoints,
+        "shuffle_sharding_config": {"shard_size": 2, "overrides": [
+            {"shard_size": 6, "tenants": ["big"]},
+            {"shard_size": 3, "tenants": ["mid"]},
+        ]},
+    }]);
+    let (code, out) = run_blocking(move || case.run(rings, 1, "")).await.unwrap();
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("[FAIL] hashring sharded: tenants with shard size 6 cannot be placed and their writes fail"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "[FAIL] hashring sharded: shard size 3 is larger than a zone (2 endpoints at most)"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("2 problem(s) found"), "{out}");
 }

@@ -156,6 +156,7 @@ impl DevReceiver {
                 rwgate_gateway::forward::grpc::REMOTE_WRITE_PATH,
                 post(grpc_receive),
             )
+            .route("/grpc.health.v1.Health/Check", post(grpc_health))
             .route("/-/ready", axum::routing::get(|| async { "OK\n" }))
             .route("/stats", axum::routing::get(stats))
             .route("/metrics", axum::routing::get(metrics_text))
@@ -506,6 +507,27 @@ async fn grpc_receive(State(shared): State<Arc<Shared>>, req: Request) -> axum::
         });
     let (status, text) = record(&shared, &mode, req.tenant, batch);
     grpc_answer(grpc_code(status.as_u16()), text.trim())
+}
+
+/// `grpc.health.v1.Health/Check`: SERVING, as a ready Thanos ingestor answers.
+async fn grpc_health() -> axum::response::Response {
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+    let mut trailers = axum::http::HeaderMap::new();
+    trailers.insert("grpc-status", 0.into());
+    // HealthCheckResponse { status: SERVING (1) }.
+    let frames = futures_util::stream::iter([
+        Ok::<_, std::convert::Infallible>(Frame::data(bytes::Bytes::from_static(&[
+            0, 0, 0, 0, 2, 0x08, 0x01,
+        ]))),
+        Ok(Frame::trailers(trailers)),
+    ]);
+    let mut resp = axum::response::Response::new(axum::body::Body::new(StreamBody::new(frames)));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/grpc"),
+    );
+    resp
 }
 
 /// A gRPC answer: an empty `WriteResponse` and the status in trailers when OK, else a
