@@ -18,10 +18,10 @@ async fn inflight_byte_cap_refuses_what_does_not_fit() {
             .config(|c| {
                 c.limits.max_body_bytes = 512 << 10;
                 c.limits.max_decoded_body_bytes = 2 << 20;
-                // One request holds ~3.4 MiB (compressed, decoded, its index, the
-                // re-encoded body): room for one, not two. 5 MiB is the least that
-                // validates (one largest request).
-                c.overload.max_inflight_bytes = 5 << 20;
+                // One request of 20,000 series is charged between 5 and 6 MiB
+                // (compressed, twice the decoded size, its index of 72 bytes per
+                // series and 16 per label, the re-encoded body): room for one, not two.
+                c.overload.max_inflight_bytes = 6 << 20;
                 // The receiver holds the first request for 1s: room for a debug-build
                 // decode of 20,000 series on a busy machine inside one attempt.
                 c.forward.attempt_timeout = Duration::from_secs(4);
@@ -41,6 +41,11 @@ async fn inflight_byte_cap_refuses_what_does_not_fit() {
     };
     // The first request holds its bytes once it reaches the receiver.
     while h.receivers[0].attempts() == 0 {
+        // Refused before it reached the receiver: fail, do not wait forever.
+        if first.is_finished() {
+            let f = first.await.unwrap();
+            panic!("the first request ended first: {} {}", f.status, f.body);
+        }
         tokio::task::yield_now().await;
     }
     let second = h.send_raw("t", "application/x-protobuf", body).await;

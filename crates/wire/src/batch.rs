@@ -21,13 +21,45 @@ pub(crate) struct Series {
     /// Bytes of `encoded` its label fields take, all at the start; [`SPLIT_LABELS`]
     /// when a label field came after another field (only a client writes that).
     pub label_bytes: u32,
-    pub counts: Counts,
-    /// A hash of the labels the caller attached ([`WriteBatch::set_hash_memo`]).
-    pub hash_memo: Option<u64>,
-    /// What [`crate::seen`] remembers of the labels as decoded; `None` once they are
-    /// rewritten, or when they were not looked up.
-    pub seen: Option<crate::seen::Seen>,
+    pub counts: PackedCounts,
+    /// Placement hash of the labels, and whose it is: [`HASH_NONE`], [`HASH_MEMO`] (a
+    /// caller attached it, [`WriteBatch::set_hash_memo`]), or otherwise the (odd)
+    /// tenant seed [`crate::seen`] remembered it for.
+    pub hash: u64,
+    pub hash_of: u64,
+    /// The [`crate::seen`] key of the labels as decoded, when `seen`.
+    pub seen_key: [u64; 2],
+    /// Whether the labels were looked up in [`crate::seen`] (cleared when rewritten).
+    pub seen: bool,
 }
+
+/// A series' counts in 12 bytes (each at most `u32::MAX`, far above any request
+/// limit), so the per-series index stays small.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PackedCounts([u32; 3]);
+
+impl PackedCounts {
+    pub(crate) fn get(self) -> Counts {
+        Counts {
+            samples: u64::from(self.0[0]),
+            histograms: u64::from(self.0[1]),
+            exemplars: u64::from(self.0[2]),
+        }
+    }
+}
+
+impl From<Counts> for PackedCounts {
+    fn from(c: Counts) -> Self {
+        let narrow = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+        PackedCounts([narrow(c.samples), narrow(c.histograms), narrow(c.exemplars)])
+    }
+}
+
+/// [`Series::hash_of`]: no hash.
+pub(crate) const HASH_NONE: u64 = 0;
+/// [`Series::hash_of`]: a hash the caller attached, whatever the tenant. Tenant seeds
+/// are odd, so an even marker never collides with one.
+pub(crate) const HASH_MEMO: u64 = 2;
 
 /// [`Series::label_bytes`] of a series whose label fields are not all at the start.
 pub(crate) const SPLIT_LABELS: u32 = u32::MAX;
@@ -231,7 +263,8 @@ impl WriteBatch {
     /// hash, remembered with its relabeling), so that it need not be computed again;
     /// any change of the labels clears it.
     pub fn set_hash_memo(&mut self, i: usize, hash: u64) {
-        self.series[i].hash_memo = Some(hash);
+        self.series[i].hash = hash;
+        self.series[i].hash_of = HASH_MEMO;
     }
 
     /// Gives back the body and the index vectors, for reuse by
@@ -286,7 +319,7 @@ impl WriteBatch {
                     // Only the first refusal is described (the rest are counted).
                     removed.record(
                         reason,
-                        s.counts,
+                        s.counts.get(),
                         || self.describe(s.label_range()),
                         detail.as_deref(),
                     );
@@ -452,8 +485,10 @@ impl WriteBatch {
                 len: self.end() - base,
             },
             counts: old.counts,
-            hash_memo: None,
-            seen: None,
+            hash: 0,
+            hash_of: HASH_NONE,
+            seen_key: [0; 2],
+            seen: false,
         };
     }
 
@@ -623,13 +658,19 @@ impl<'a> SeriesRef<'a> {
     /// The hash a caller attached with [`WriteBatch::set_hash_memo`] since the labels
     /// last changed.
     pub fn hash_memo(&self) -> Option<u64> {
-        self.series.hash_memo
+        (self.series.hash_of == HASH_MEMO).then_some(self.series.hash)
     }
 
     /// What this thread remembered of the series' labels when it was decoded (see
     /// [`crate::seen`]): their key, and the placement hash last computed for them.
     pub fn seen(&self) -> Option<crate::seen::Seen> {
-        self.series.seen
+        let s = self.series;
+        let remembered = s.hash_of != HASH_NONE && s.hash_of != HASH_MEMO;
+        s.seen.then(|| crate::seen::Seen {
+            key: u128::from(s.seen_key[0]) | u128::from(s.seen_key[1]) << 64,
+            tenant: if remembered { s.hash_of } else { 0 },
+            hash: if remembered { s.hash } else { 0 },
+        })
     }
 
     /// The value of label `name`, if present.
@@ -647,7 +688,7 @@ impl<'a> SeriesRef<'a> {
 
     /// What this series carries.
     pub fn counts(&self) -> Counts {
-        self.series.counts
+        self.series.counts.get()
     }
 
     /// The series as a v1 `TimeSeries` message body with sorted labels.
@@ -664,5 +705,20 @@ impl<'a> SeriesRef<'a> {
 impl std::fmt::Debug for SeriesRef<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.describe())
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// The index is charged against `overload.max_inflight_bytes` per series: keep it
+    /// small (64 bytes before the label-set memory; its key and hash take the room
+    /// packed counts leave).
+    #[test]
+    fn a_series_index_entry_stays_at_72_bytes() {
+        assert!(
+            std::mem::size_of::<super::Series>() <= 72,
+            "{}",
+            std::mem::size_of::<super::Series>()
+        );
     }
 }

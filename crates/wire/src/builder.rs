@@ -182,9 +182,11 @@ impl<'l> Builder<'l> {
             nlabels,
             encoded,
             label_bytes,
-            counts,
-            hash_memo: None,
-            seen,
+            counts: counts.into(),
+            hash: seen.map_or(0, |s| s.hash),
+            hash_of: seen.map_or(crate::batch::HASH_NONE, |s| s.tenant),
+            seen_key: seen.map_or([0; 2], |s| [s.key as u64, (s.key >> 64) as u64]),
+            seen: seen.is_some(),
         });
         self.batch.accepted.add(counts);
     }
