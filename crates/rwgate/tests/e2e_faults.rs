@@ -68,23 +68,48 @@ fn holdings(vms: &[Vm]) -> BTreeMap<String, BTreeMap<u64, usize>> {
 
 /// Every value from 1 to the highest delivered is on at least `quorum` receivers, for
 /// every series; the highest is within a few scrapes of what the target served.
+///
+/// victoria-metrics answers a write before the samples are searchable (it flushes its
+/// in-memory part about once a second), so the newest values can show on one replica
+/// before the other although both answered before rwgate did: this waits (up to 15s)
+/// for that lag, and fails with what is still missing.
 fn assert_nothing_lost(vms: &[Vm], quorum: usize, served: u64) {
+    let mut missing = String::new();
+    let settled = wait_until(Duration::from_secs(15), || {
+        match lost(vms, quorum, served) {
+            None => true,
+            Some(m) => {
+                missing = m;
+                false
+            }
+        }
+    });
+    assert!(settled, "{missing}");
+}
+
+/// What [`assert_nothing_lost`] finds missing, if anything.
+fn lost(vms: &[Vm], quorum: usize, served: u64) -> Option<String> {
     let h = holdings(vms);
-    assert_eq!(h.len(), SERIES, "all series arrived");
+    if h.len() != SERIES {
+        return Some(format!("{} of {SERIES} series arrived", h.len()));
+    }
     for (series, values) in &h {
-        let max = *values.keys().max().unwrap();
-        assert!(
-            max + 3 >= served,
-            "series {series}: delivered up to {max}, target served {served}"
-        );
+        let max = values.keys().max().copied().unwrap_or(0);
+        if max + 3 < served {
+            return Some(format!(
+                "series {series}: delivered up to {max}, target served {served}"
+            ));
+        }
         for v in 1..=max {
             let n = values.get(&v).copied().unwrap_or(0);
-            assert!(
-                n >= quorum,
-                "series {series}: value {v} is on {n} receivers, quorum is {quorum}"
-            );
+            if n < quorum {
+                return Some(format!(
+                    "series {series}: value {v} is on {n} receivers, quorum is {quorum}"
+                ));
+            }
         }
     }
+    None
 }
 
 fn wait_served(s: &Setup, n: u64) {

@@ -511,32 +511,15 @@ async fn grpc_receive(State(shared): State<Arc<Shared>>, req: Request) -> axum::
 
 /// `grpc.health.v1.Health/Check`: SERVING, as a ready Thanos ingestor answers.
 async fn grpc_health() -> axum::response::Response {
-    use http_body_util::StreamBody;
-    use hyper::body::Frame;
-    let mut trailers = axum::http::HeaderMap::new();
-    trailers.insert("grpc-status", 0.into());
     // HealthCheckResponse { status: SERVING (1) }.
-    let frames = futures_util::stream::iter([
-        Ok::<_, std::convert::Infallible>(Frame::data(bytes::Bytes::from_static(&[
-            0, 0, 0, 0, 2, 0x08, 0x01,
-        ]))),
-        Ok(Frame::trailers(trailers)),
-    ]);
-    let mut resp = axum::response::Response::new(axum::body::Body::new(StreamBody::new(frames)));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("application/grpc"),
-    );
-    resp
+    grpc_message(&[0, 0, 0, 0, 2, 0x08, 0x01], axum::http::HeaderMap::new())
 }
 
 /// A gRPC answer: an empty `WriteResponse` and the status in trailers when OK, else a
 /// trailers-only answer, as grpc-go writes them.
 fn grpc_answer(code: u32, message: &str) -> axum::response::Response {
-    use http_body_util::StreamBody;
-    use hyper::body::Frame;
-    let mut trailers = axum::http::HeaderMap::new();
-    trailers.insert("grpc-status", code.into());
+    let mut status = axum::http::HeaderMap::new();
+    status.insert("grpc-status", code.into());
     let escaped: String = message
         .bytes()
         .map(|b| match b {
@@ -545,19 +528,36 @@ fn grpc_answer(code: u32, message: &str) -> axum::response::Response {
         })
         .collect();
     if let Ok(v) = axum::http::HeaderValue::from_str(&escaped) {
-        trailers.insert("grpc-message", v);
+        status.insert("grpc-message", v);
     }
-    let mut resp = if code == 0 {
-        let frames = futures_util::stream::iter([
-            Ok::<_, std::convert::Infallible>(Frame::data(bytes::Bytes::from_static(&[0; 5]))),
-            Ok(Frame::trailers(trailers)),
-        ]);
-        axum::response::Response::new(axum::body::Body::new(StreamBody::new(frames)))
-    } else {
-        let mut r = axum::response::Response::new(axum::body::Body::empty());
-        r.headers_mut().extend(trailers);
-        r
-    };
+    if code == 0 {
+        return grpc_message(&[0; 5], status);
+    }
+    let mut r = axum::response::Response::new(axum::body::Body::empty());
+    r.headers_mut().extend(status);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/grpc"),
+    );
+    r
+}
+
+/// An OK answer carrying `framed` (one framed message), with `trailers` (OK unless
+/// they say otherwise).
+fn grpc_message(
+    framed: &'static [u8],
+    mut trailers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+    if !trailers.contains_key("grpc-status") {
+        trailers.insert("grpc-status", 0.into());
+    }
+    let frames = futures_util::stream::iter([
+        Ok::<_, std::convert::Infallible>(Frame::data(bytes::Bytes::from_static(framed))),
+        Ok(Frame::trailers(trailers)),
+    ]);
+    let mut resp = axum::response::Response::new(axum::body::Body::new(StreamBody::new(frames)));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("application/grpc"),

@@ -180,17 +180,8 @@ impl GrpcClient {
             .initial_stream_window_size(4 << 20)
             .initial_connection_window_size(16 << 20)
             .max_header_list_size(64 << 10);
-        let handshake_failed =
-            |e: hyper::Error| format!("HTTP/2 handshake with {authority}: {}", chain(&e));
-        let send = match &self.tls {
-            None => {
-                let (send, conn) = builder
-                    .handshake(TokioIo::new(tcp))
-                    .await
-                    .map_err(handshake_failed)?;
-                tokio::spawn(conn);
-                send
-            }
+        match &self.tls {
+            None => handshake(&builder, tcp, authority).await,
             Some(tls) => {
                 let host = rwgate_ring::url::host_of(authority)
                     .trim_start_matches('[')
@@ -201,16 +192,27 @@ impl GrpcClient {
                     .connect(name, tcp)
                     .await
                     .map_err(|e| format!("TLS handshake with {authority}: {e}"))?;
-                let (send, conn) = builder
-                    .handshake(TokioIo::new(stream))
-                    .await
-                    .map_err(handshake_failed)?;
-                tokio::spawn(conn);
-                send
+                handshake(&builder, stream, authority).await
             }
-        };
-        Ok(send)
+        }
     }
+}
+
+/// The HTTP/2 handshake on `io`; the connection then runs as its own task.
+async fn handshake<T>(
+    builder: &hyper::client::conn::http2::Builder<TokioExecutor>,
+    io: T,
+    authority: &str,
+) -> Result<SendRequest<Full<Bytes>>, String>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (send, conn) = builder
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| format!("HTTP/2 handshake with {authority}: {}", chain(&e)))?;
+    tokio::spawn(conn);
+    Ok(send)
 }
 
 /// One endpoint's connections.
