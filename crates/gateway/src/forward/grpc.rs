@@ -471,6 +471,88 @@ fn tls_connector(cfg: &ForwardConfig) -> Result<tokio_rustls::TlsConnector, Forw
 mod tests {
     use super::*;
 
+    /// A framed snappy message as rwgate sends it, and the message it carries. Go's
+    /// `klauspost/compress/snappy` reader, which Thanos' gRPC snappy codec uses, decoded
+    /// the checked-in copy to exactly the checked-in message
+    /// (`fixtures/grpc_snappy_check.go`); this test keeps rwgate's output equal to it.
+    #[test]
+    fn snappy_framed_messages_are_the_bytes_thanos_snappy_reader_decoded() {
+        use prost::Message;
+        use rwgate_proto::prometheus as v1;
+        let req = v1::WriteRequest {
+            timeseries: (0..300)
+                .map(|i| v1::TimeSeries {
+                    labels: vec![
+                        v1::Label {
+                            name: "__name__".into(),
+                            value: "node_cpu_seconds_total".into(),
+                        },
+                        v1::Label {
+                            name: "instance".into(),
+                            value: format!("10.0.0.{}:9100", i % 50),
+                        },
+                        v1::Label {
+                            name: "series".into(),
+                            value: i.to_string(),
+                        },
+                    ],
+                    samples: vec![v1::Sample {
+                        value: i as f64 * 1.5,
+                        timestamp: 1_700_000_000_000 + i,
+                    }],
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let limits = rwgate_wire::Limits::default();
+        let batch = rwgate_wire::decode(
+            rwgate_wire::Protocol::V1,
+            req.encode_to_vec().into(),
+            &limits,
+            0,
+        )
+        .expect("decodes");
+        let mut enc = Encoder::new();
+        let framed = frame(
+            &mut enc,
+            &batch,
+            0..batch.len(),
+            "tenant-a",
+            1,
+            GrpcCompression::Snappy,
+        )
+        .expect("frames");
+        let raw = enc.encode_thanos(&batch, 0..batch.len(), "tenant-a", 2, 0);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        if std::env::var_os("RWGATE_REGENERATE").is_some() {
+            std::fs::write(dir.join("grpc-snappy-framed.bin"), &framed).expect("write");
+            std::fs::write(dir.join("grpc-snappy-message.bin"), &raw).expect("write");
+        }
+        let read = |name: &str| std::fs::read(dir.join(name)).expect("fixture");
+        assert_eq!(&framed[..], &read("grpc-snappy-framed.bin")[..]);
+        assert_eq!(raw, read("grpc-snappy-message.bin"));
+        assert_eq!(framed[0], 1, "compressed flag");
+        let thanos =
+            rwgate_proto::thanos::WriteRequest::decode(&raw[..]).expect("a Thanos WriteRequest");
+        assert_eq!((thanos.tenant.as_str(), thanos.replica), ("tenant-a", 2));
+        assert_eq!(thanos.timeseries, req.timeseries);
+        let uncompressed = frame(
+            &mut enc,
+            &batch,
+            0..batch.len(),
+            "tenant-a",
+            1,
+            GrpcCompression::None,
+        )
+        .expect("frames");
+        assert_eq!(
+            &uncompressed[..5],
+            &[0, 0, 0, (raw.len() >> 8) as u8, raw.len() as u8][..]
+        );
+        assert_eq!(&uncompressed[5..], &raw[..]);
+    }
+
     #[test]
     fn statuses_map_onto_the_quorum_as_a_router_reads_them() {
         assert!(matches!(classify(0, ""), Attempt::Done(Outcome::Written)));
