@@ -34,25 +34,30 @@ pub struct Seen {
     pub hash: u64,
 }
 
-/// The keys are already uniform hashes: hashing them again would be waste.
-#[derive(Default)]
-struct PassThrough(u64);
+/// A `Hasher` for maps whose keys are already uniform hashes (`u64` or `u128`): the
+/// key's low 64 bits are used as they are; hashing them again would be waste.
+#[derive(Debug, Default)]
+pub struct Prehashed(u64);
 
-impl Hasher for PassThrough {
+impl Hasher for Prehashed {
     fn finish(&self) -> u64 {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
+        // Only the integer writes are used; fold anything else in, for completeness.
         for &b in bytes {
             self.0 = self.0.rotate_left(8) ^ u64::from(b);
         }
     }
-    fn write_u128(&mut self, i: u128) {
-        self.0 = i as u64;
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64;
     }
 }
 
-type Map = HashMap<u128, (u64, u64), BuildHasherDefault<PassThrough>>;
+type Map = HashMap<u128, (u64, u64), BuildHasherDefault<Prehashed>>;
 
 #[derive(Default)]
 struct Generations {

@@ -20,10 +20,12 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::ops::Range;
 use std::sync::OnceLock;
 
+// Keys are already XXH3 hashes: the map uses them as they are.
+use rwgate_wire::seen::Prehashed;
 use rwgate_wire::{FieldPiece, Reason};
 
 /// The default of `relabel_cache_bytes`: all threads and both generations together.
@@ -216,25 +218,6 @@ pub struct CacheStats {
     pub hits: u64,
     /// Series the rules ran for.
     pub misses: u64,
-}
-
-/// Keys are already XXH3 hashes: the map uses them as they are.
-#[derive(Default)]
-struct Prehashed(u64);
-
-impl Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used; fold anything else in, for completeness.
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
 }
 
 /// One remembered verdict.
