@@ -164,7 +164,9 @@ impl Hashring {
     pub fn placement(&self, tenant: &str) -> Result<TenantPlacement<'_>, ShardError> {
         match &self.shuffle {
             None => Ok(TenantPlacement::Ring(self)),
-            Some(shuffle) => shuffle.shard(tenant).map(TenantPlacement::Shard),
+            Some(shuffle) => shuffle
+                .shard(tenant, &self.endpoints)
+                .map(TenantPlacement::Shard),
         }
     }
 

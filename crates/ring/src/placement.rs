@@ -17,6 +17,24 @@ pub(crate) enum Placement {
     },
 }
 
+/// The ketama ring's sections: XXH64 of `address:i` for `i` in 1..=`sections_per_node`
+/// of every endpoint, with the endpoint's index, sorted by hash.
+pub(crate) fn ketama_sections(addresses: &[&str], sections_per_node: usize) -> Vec<(u64, u32)> {
+    let mut sections: Vec<(u64, u32)> = Vec::with_capacity(addresses.len() * sections_per_node);
+    let mut key = String::new();
+    for (idx, address) in addresses.iter().enumerate() {
+        for i in 1..=sections_per_node {
+            key.clear();
+            key.push_str(address);
+            key.push(':');
+            key.push_str(&i.to_string());
+            sections.push((xxhash64(key.as_bytes()), idx as u32));
+        }
+    }
+    sections.sort_by_key(|s| s.0);
+    sections
+}
+
 impl Placement {
     pub(crate) fn hashmod(addresses: &[&str]) -> Placement {
         let mut sorted: Vec<u32> = (0..addresses.len() as u32).collect();
@@ -36,18 +54,7 @@ impl Placement {
         sections_per_node: usize,
         rf: usize,
     ) -> Placement {
-        let mut sections: Vec<(u64, u32)> = Vec::with_capacity(addresses.len() * sections_per_node);
-        let mut key = String::new();
-        for (idx, address) in addresses.iter().enumerate() {
-            for i in 1..=sections_per_node {
-                key.clear();
-                key.push_str(address);
-                key.push(':');
-                key.push_str(&i.to_string());
-                sections.push((xxhash64(key.as_bytes()), idx as u32));
-            }
-        }
-        sections.sort_by_key(|s| s.0);
+        let sections = ketama_sections(addresses, sections_per_node);
         let distinct_azs: BTreeSet<&str> = azs.iter().copied().collect();
         let az_aware = distinct_azs.len() > 1;
         let mut replicas = Vec::with_capacity(sections.len() * rf);

@@ -26,8 +26,8 @@ use md5::{Digest, Md5};
 
 use crate::config::{MatcherType, ShuffleShardingConfig};
 use crate::gorand::GoRand;
-use crate::hash::xxhash64;
-use crate::placement::Placement;
+use crate::hashrings::Endpoint;
+use crate::placement::{Placement, ketama_sections};
 
 /// Thanos' cache size when `cache_size` is not set.
 const DEFAULT_CACHE_SIZE: usize = 100;
@@ -81,8 +81,6 @@ impl Shard {
 pub(crate) struct Shuffle {
     cfg: ShuffleShardingConfig,
     overrides: Vec<Vec<glob::Pattern>>,
-    addresses: Vec<String>,
-    azs: Vec<String>,
     /// Per zone (as grouped): the zone's ketama sections `(hash, endpoint)`, sorted.
     zones: BTreeMap<String, Zone>,
     sections_per_node: usize,
@@ -148,23 +146,20 @@ impl Shuffle {
             }
         };
         let mut zones: BTreeMap<String, Zone> = BTreeMap::new();
-        let mut key = String::new();
-        for (idx, (address, az)) in addresses.iter().zip(azs).enumerate() {
-            let zone = zones.entry(group(az)).or_insert(Zone {
-                nodes: 0,
-                sections: Vec::new(),
-            });
-            zone.nodes += 1;
-            for i in 1..=sections_per_node {
-                key.clear();
-                key.push_str(address);
-                key.push(':');
-                key.push_str(&i.to_string());
-                zone.sections.push((xxhash64(key.as_bytes()), idx as u32));
-            }
+        for az in azs {
+            zones
+                .entry(group(az))
+                .or_insert(Zone {
+                    nodes: 0,
+                    sections: Vec::new(),
+                })
+                .nodes += 1;
         }
-        for zone in zones.values_mut() {
-            zone.sections.sort_by_key(|s| s.0);
+        // Each zone's sections in hash order: the ring's, split by zone.
+        for (hash, endpoint) in ketama_sections(addresses, sections_per_node) {
+            if let Some(zone) = zones.get_mut(&group(azs[endpoint as usize])) {
+                zone.sections.push((hash, endpoint));
+            }
         }
         if !problems.is_empty() {
             return Err(problems);
@@ -172,8 +167,6 @@ impl Shuffle {
         Ok(Shuffle {
             cfg: cfg.clone(),
             overrides,
-            addresses: addresses.iter().map(|a| a.to_string()).collect(),
-            azs: azs.iter().map(|a| a.to_string()).collect(),
             zones,
             sections_per_node,
             rf,
@@ -227,12 +220,17 @@ impl Shuffle {
         }
     }
 
-    /// `tenant`'s shard, built on first use.
-    pub(crate) fn shard(&self, tenant: &str) -> Result<Arc<Shard>, ShardError> {
+    /// `tenant`'s shard of the hashring's `endpoints` (those it was built over), built
+    /// on first use.
+    pub(crate) fn shard(
+        &self,
+        tenant: &str,
+        endpoints: &[Endpoint],
+    ) -> Result<Arc<Shard>, ShardError> {
         if let Some(s) = self.lock().shards.get(tenant) {
             return Ok(s.clone());
         }
-        let shard = Arc::new(self.build(tenant)?);
+        let shard = Arc::new(self.build(tenant, endpoints)?);
         let mut cache = self.lock();
         let cap = match self.cfg.cache_size {
             0 => DEFAULT_CACHE_SIZE,
@@ -255,7 +253,7 @@ impl Shuffle {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn build(&self, tenant: &str) -> Result<Shard, ShardError> {
+    fn build(&self, tenant: &str, endpoints: &[Endpoint]) -> Result<Shard, ShardError> {
         let size = self.shard_size(tenant);
         self.fits(size)?;
         let take = self.take(size);
@@ -282,11 +280,11 @@ impl Shuffle {
         }
         let addresses: Vec<&str> = picked
             .iter()
-            .map(|&e| self.addresses[e as usize].as_str())
+            .map(|&e| endpoints[e as usize].address.as_str())
             .collect();
         let azs: Vec<&str> = picked
             .iter()
-            .map(|&e| self.azs[e as usize].as_str())
+            .map(|&e| endpoints[e as usize].az.as_str())
             .collect();
         if picked.len() < self.rf {
             return Err(ShardError::TooFewForReplicas {

@@ -186,13 +186,7 @@ fn series(b: &mut Builder<'_>, buf: &[u8], range: Range<usize>) -> Result<(), Wi
         };
         (encoded, label_bytes)
     };
-    b.accept(
-        labels_start,
-        encoded,
-        label_bytes,
-        counts,
-        remembered.filter(|_| sorted),
-    );
+    b.accept(labels_start, encoded, label_bytes, counts, remembered);
     Ok(())
 }
 

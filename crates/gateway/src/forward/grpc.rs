@@ -24,7 +24,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls_pki_types::ServerName;
 use rwgate_wire::{Encoder, WriteBatch};
 
-use super::{Attempt, ForwardSetupError, Outcome};
+use super::{Attempt, ForwardSetupError, Outcome, error_chain};
 use crate::config::{Forward as ForwardConfig, GrpcCompression};
 
 /// The one method rwgate calls.
@@ -137,11 +137,11 @@ impl GrpcClient {
         sender
             .ready()
             .await
-            .map_err(|e| format!("connection to {}: {}", pool.authority, chain(&e)))?;
+            .map_err(|e| format!("connection to {}: {}", pool.authority, error_chain(&e)))?;
         let resp = sender
             .send_request(req)
             .await
-            .map_err(|e| format!("{}: {}", pool.authority, chain(&e)))?;
+            .map_err(|e| format!("{}: {}", pool.authority, error_chain(&e)))?;
         read_answer(resp).await
     }
 
@@ -210,7 +210,7 @@ where
     let (send, conn) = builder
         .handshake(TokioIo::new(io))
         .await
-        .map_err(|e| format!("HTTP/2 handshake with {authority}: {}", chain(&e)))?;
+        .map_err(|e| format!("HTTP/2 handshake with {authority}: {}", error_chain(&e)))?;
     tokio::spawn(conn);
     Ok(send)
 }
@@ -309,7 +309,7 @@ async fn read_answer(resp: hyper::Response<hyper::body::Incoming>) -> Result<Grp
     }
     let mut message = Vec::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| format!("reading the answer: {}", chain(&e)))?;
+        let frame = frame.map_err(|e| format!("reading the answer: {}", error_chain(&e)))?;
         match frame.into_data() {
             Ok(data) => {
                 if message.len() + data.len() > MAX_ANSWER_BYTES + 5 {
@@ -419,10 +419,6 @@ pub fn code_name(code: u32) -> &'static str {
         "Unauthenticated",
     ];
     NAMES.get(code as usize).copied().unwrap_or("Unknown")
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    super::error_chain(e)
 }
 
 fn tls_connector(cfg: &ForwardConfig) -> Result<tokio_rustls::TlsConnector, ForwardSetupError> {
