@@ -165,7 +165,10 @@ impl Hashring {
         match &self.shuffle {
             None => Ok(TenantPlacement::Ring(self)),
             Some(shuffle) => shuffle
-                .shard(tenant, &self.endpoints)
+                .shard(tenant, |i| {
+                    let e = &self.endpoints[i];
+                    (e.address.as_str(), e.az.as_str())
+                })
                 .map(TenantPlacement::Shard),
         }
     }

@@ -26,7 +26,6 @@ use md5::{Digest, Md5};
 
 use crate::config::{MatcherType, ShuffleShardingConfig};
 use crate::gorand::GoRand;
-use crate::hashrings::Endpoint;
 use crate::placement::{Placement, ketama_sections};
 
 /// Thanos' cache size when `cache_size` is not set.
@@ -220,17 +219,17 @@ impl Shuffle {
         }
     }
 
-    /// `tenant`'s shard of the hashring's `endpoints` (those it was built over), built
-    /// on first use.
-    pub(crate) fn shard(
+    /// `tenant`'s shard, built on first use; `endpoint(i)` is the address and zone of
+    /// the hashring's endpoint `i` (those it was built over).
+    pub(crate) fn shard<'e>(
         &self,
         tenant: &str,
-        endpoints: &[Endpoint],
+        endpoint: impl Fn(usize) -> (&'e str, &'e str),
     ) -> Result<Arc<Shard>, ShardError> {
         if let Some(s) = self.lock().shards.get(tenant) {
             return Ok(s.clone());
         }
-        let shard = Arc::new(self.build(tenant, endpoints)?);
+        let shard = Arc::new(self.build(tenant, endpoint)?);
         let mut cache = self.lock();
         let cap = match self.cfg.cache_size {
             0 => DEFAULT_CACHE_SIZE,
@@ -253,7 +252,11 @@ impl Shuffle {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn build(&self, tenant: &str, endpoints: &[Endpoint]) -> Result<Shard, ShardError> {
+    fn build<'e>(
+        &self,
+        tenant: &str,
+        endpoint: impl Fn(usize) -> (&'e str, &'e str),
+    ) -> Result<Shard, ShardError> {
         let size = self.shard_size(tenant);
         self.fits(size)?;
         let take = self.take(size);
@@ -278,14 +281,8 @@ impl Shuffle {
                 }
             }
         }
-        let addresses: Vec<&str> = picked
-            .iter()
-            .map(|&e| endpoints[e as usize].address.as_str())
-            .collect();
-        let azs: Vec<&str> = picked
-            .iter()
-            .map(|&e| endpoints[e as usize].az.as_str())
-            .collect();
+        let addresses: Vec<&str> = picked.iter().map(|&e| endpoint(e as usize).0).collect();
+        let azs: Vec<&str> = picked.iter().map(|&e| endpoint(e as usize).1).collect();
         if picked.len() < self.rf {
             return Err(ShardError::TooFewForReplicas {
                 shard: picked.len(),
