@@ -8,6 +8,7 @@ use crate::body::Protocol;
 use crate::error::{Reason, WireError};
 use crate::limits::Limits;
 use crate::pb;
+use crate::pool::reserve_empty;
 use crate::rejections::Rejections;
 use crate::span::{LabelRef, Span};
 use crate::validate::{self, Invalid};
@@ -41,10 +42,8 @@ impl<'l> Builder<'l> {
             mut series,
         } = spare;
         scratch.clear();
-        labels.clear();
-        series.clear();
-        labels.reserve(body.len() / 24);
-        series.reserve((body.len() / 150).min(limits.max_series));
+        reserve_empty(&mut labels, body.len() / 24);
+        reserve_empty(&mut series, (body.len() / 150).min(limits.max_series));
         Builder {
             batch: WriteBatch {
                 protocol,

@@ -54,8 +54,7 @@ impl Encoder {
             .into_iter()
             .map(|i| pb::len_field_size(batch.series(i).encoded().len()))
             .sum();
-        self.raw.clear();
-        self.raw.reserve_exact(size);
+        crate::pool::reserve_empty(&mut self.raw, size);
         for i in series {
             pb::put_bytes(&mut self.raw, 1, batch.series(i).encoded());
         }
