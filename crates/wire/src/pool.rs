@@ -130,6 +130,7 @@ pub(crate) fn reserve_empty<T>(v: &mut Vec<T>, n: usize) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn reserve_empty_keeps_a_large_enough_vector_and_replaces_a_small_one() {
@@ -144,7 +145,6 @@ mod tests {
         assert!(v.is_empty());
         assert!(v.capacity() >= 1000);
     }
-    use super::*;
 
     fn compressed(data: &[u8]) -> Vec<u8> {
         snap::raw::Encoder::new().compress_vec(data).unwrap()

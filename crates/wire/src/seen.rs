@@ -6,8 +6,8 @@
 //! request the decoder skips label validation for them and placement skips the series
 //! hash: the two largest per-series costs after decompression. A label set is only
 //! remembered once it validated under limits with the same validation settings (they
-//! seed the key), so a hit is exactly as valid as a fresh check; a hash collision
-//! (2^-128 per pair) is the only way to be wrong.
+//! seed the key, with a secret drawn per process), so a hit is exactly as valid as a
+//! fresh check; a hash collision (2^-128 per pair) is the only way to be wrong.
 //!
 //! Each worker thread has two generations of at most `Limits::seen_entries` each: the
 //! current one fills, and when full it becomes the old one (the previous old one is
@@ -17,9 +17,11 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
 
-use xxhash_rust::xxh3::{xxh3_64, xxh3_128_with_seed};
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed, xxh3_128_with_seed};
 
 use crate::limits::{Limits, NameValidation};
 
@@ -69,8 +71,22 @@ thread_local! {
     static SEEN: RefCell<Generations> = RefCell::new(Generations::default());
 }
 
-/// The seed of keys under `limits`: the settings validation depends on.
+/// A secret of this process, drawn at first use, that seeds every key. Without it a
+/// sender who knows the limits could look for a label set whose key equals that of a
+/// valid one (XXH3 is fast, not collision-resistant against a chosen input), and have
+/// it skip validation; the keys never leave the process.
+fn secret() -> u64 {
+    static SECRET: OnceLock<u64> = OnceLock::new();
+    *SECRET.get_or_init(|| RandomState::new().hash_one(0x5ee1_u64))
+}
+
+/// The seed of keys under `limits`: the settings validation depends on, and the
+/// process's secret.
 pub(crate) fn limits_seed(limits: &Limits) -> u64 {
+    seed_with(limits, secret())
+}
+
+fn seed_with(limits: &Limits, secret: u64) -> u64 {
     let names = match limits.name_validation {
         NameValidation::Legacy => 1u64,
         NameValidation::Utf8 => 2,
@@ -80,7 +96,7 @@ pub(crate) fn limits_seed(limits: &Limits) -> u64 {
     bytes[8..16].copy_from_slice(&(limits.max_label_name_len as u64).to_le_bytes());
     bytes[16..24].copy_from_slice(&(limits.max_label_value_len as u64).to_le_bytes());
     bytes[24..].copy_from_slice(&names.to_le_bytes());
-    xxh3_64(&bytes)
+    xxh3_64_with_seed(&bytes, secret)
 }
 
 /// The key of a series' label fields under a [`limits_seed`].
@@ -181,6 +197,16 @@ mod tests {
             ..Limits::default()
         };
         assert_ne!(limits_seed(&strict), limits_seed(&Limits::default()));
+        assert_eq!(
+            limits_seed(&strict),
+            limits_seed(&strict),
+            "stable in a process"
+        );
+        assert_ne!(
+            seed_with(&strict, 1),
+            seed_with(&strict, 2),
+            "the process's secret is part of every key"
+        );
         assert_ne!(
             key(b"labels", limits_seed(&strict)),
             key(b"labels", limits_seed(&Limits::default()))
