@@ -122,8 +122,11 @@ pub async fn replicate(
             let members = series_of(series, members);
             let body = match &endpoint.target {
                 Target::Http(_) => encoder.encode(batch, members).map_err(|e| e.to_string()),
-                Target::Grpc(_) => grpc::frame(encoder, batch, members, tenant, n, compression)
-                    .map_err(|e| format!("encoding the gRPC message: {e}")),
+                Target::Grpc(_) => {
+                    let messages = forwarder.messages();
+                    grpc::frame(encoder, messages, batch, members, tenant, n, compression)
+                        .map_err(|e| format!("encoding the gRPC message: {e}"))
+                }
             };
             let body = match body {
                 Ok(b) => b,

@@ -66,9 +66,11 @@ impl Encoder {
     /// series of `batch` (field 1, embedded as received), `tenant` (field 2) and
     /// `replica` (field 3, 1-based on the wire; 0 is left out as proto3 does), written
     /// after `prefix` zero bytes the caller fills in (gRPC's 5-byte message prefix).
-    /// The vector is allocated at its exact final size.
+    /// It is written into `out` (emptied first; a pooled buffer, say), which is replaced
+    /// by one of the exact final size when it has too little room.
     pub fn encode_thanos<I>(
         &mut self,
+        mut out: Vec<u8>,
         batch: &WriteBatch,
         series: I,
         tenant: &str,
@@ -89,7 +91,7 @@ impl Encoder {
         if replica != 0 {
             size += 1 + pb::varint_len(replica);
         }
-        let mut out = Vec::with_capacity(prefix + size);
+        crate::pool::reserve_empty(&mut out, prefix + size);
         out.resize(prefix, 0);
         for i in series {
             pb::put_bytes(&mut out, 1, batch.series(i).encoded());

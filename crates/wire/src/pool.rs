@@ -5,7 +5,7 @@
 //! scratch space of relabeled series about as much again). The pool keeps a few
 //! buffers of the sizes seen and hands them back for the next request.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
@@ -109,11 +109,60 @@ impl BufferPool {
         }
     }
 
+    /// An empty buffer with room for `capacity` bytes: an idle one when there is one.
+    pub fn take(&self, capacity: usize) -> Vec<u8> {
+        let mut buf = {
+            let mut idle = self.idle();
+            let buf = idle.bodies.pop().unwrap_or_default();
+            idle.bytes -= buf.capacity();
+            buf
+        };
+        reserve_empty(&mut buf, capacity);
+        buf
+    }
+
+    /// Keeps `buf` for a later [`BufferPool::take`] if it fits, else drops it.
+    pub fn put(&self, buf: Vec<u8>) {
+        let size = buf.capacity();
+        let mut idle = self.idle();
+        if self.fits(&idle, size) {
+            idle.bytes += size;
+            idle.bodies.push(buf);
+        }
+    }
+
+    /// `buf` as `Bytes` that give it back to `pool` when the last clone is dropped,
+    /// wherever that happens (a message handed to the HTTP/2 client, say).
+    pub fn shared(pool: &Arc<BufferPool>, buf: Vec<u8>) -> Bytes {
+        Bytes::from_owner(Returned {
+            buf,
+            pool: Arc::clone(pool),
+        })
+    }
+
     /// Whether a buffer of `size` bytes may join what the pool holds.
     fn fits(&self, idle: &Idle, size: usize) -> bool {
         size <= self.max_capacity
             && idle.bodies.len() + idle.spares.len() < self.max_buffers
             && idle.bytes + size <= self.max_buffers * self.max_capacity
+    }
+}
+
+/// A pooled buffer lent out as `Bytes` (see [`BufferPool::shared`]).
+struct Returned {
+    buf: Vec<u8>,
+    pool: Arc<BufferPool>,
+}
+
+impl AsRef<[u8]> for Returned {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Returned {
+    fn drop(&mut self) {
+        self.pool.put(std::mem::take(&mut self.buf));
     }
 }
 
@@ -131,6 +180,31 @@ pub(crate) fn reserve_empty<T>(v: &mut Vec<T>, n: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_bytes_return_their_buffer_when_the_last_clone_drops() {
+        let pool = Arc::new(BufferPool::new(2, 1 << 20));
+        let mut buf = pool.take(1000);
+        assert!(buf.capacity() >= 1000);
+        buf.extend_from_slice(b"message");
+        let ptr = buf.as_ptr();
+        let bytes = BufferPool::shared(&pool, buf);
+        let copy = bytes.clone();
+        assert_eq!(&copy[..], b"message");
+        drop(bytes);
+        assert!(
+            pool.take(10).capacity() < 1000,
+            "still lent out: a fresh buffer"
+        );
+        drop(copy);
+        let again = pool.take(500);
+        assert_eq!(again.as_ptr(), ptr, "back in the pool, and taken again");
+        assert!(again.is_empty());
+        // Too large for the pool: dropped, not kept.
+        let big = BufferPool::shared(&pool, vec![0; 2 << 20]);
+        drop(big);
+        assert!(pool.take(0).capacity() < 2 << 20);
+    }
 
     #[test]
     fn reserve_empty_keeps_a_large_enough_vector_and_replaces_a_small_one() {

@@ -22,7 +22,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls_pki_types::ServerName;
-use rwgate_wire::{Encoder, WriteBatch};
+use rwgate_wire::{BufferPool, Encoder, WriteBatch};
 
 use super::{Attempt, ForwardSetupError, Outcome, error_chain};
 use crate::config::{Forward as ForwardConfig, GrpcCompression};
@@ -235,9 +235,13 @@ const USER_AGENT: &str = concat!("rwgate/", env!("CARGO_PKG_VERSION"), " grpc");
 
 /// The message rwgate sends one endpoint for one replica: a Thanos `WriteRequest` of
 /// the given series with `tenant` and `replica = n + 1`, behind gRPC's 5-byte prefix,
-/// snappy-framed when asked.
+/// snappy-framed when asked. An uncompressed message is written into a buffer of
+/// `messages`, which goes back there once the send is done with it: a fresh buffer of
+/// that size per message cost page faults on every first touch (about 2.5% of the
+/// CPU on `edge-cluster`).
 pub fn frame<I>(
     encoder: &mut Encoder,
+    messages: &Arc<BufferPool>,
     batch: &WriteBatch,
     series: I,
     tenant: &str,
@@ -250,13 +254,14 @@ where
     let replica = replica_index as u64 + 1;
     match compression {
         GrpcCompression::None => {
-            let mut out = encoder.encode_thanos(batch, series, tenant, replica, 5);
+            let mut out =
+                encoder.encode_thanos(messages.take(0), batch, series, tenant, replica, 5);
             let len = (out.len() - 5) as u32;
             out[1..5].copy_from_slice(&len.to_be_bytes());
-            Ok(Bytes::from(out))
+            Ok(BufferPool::shared(messages, out))
         }
         GrpcCompression::Snappy => {
-            let raw = encoder.encode_thanos(batch, series, tenant, replica, 0);
+            let raw = encoder.encode_thanos(Vec::new(), batch, series, tenant, replica, 0);
             let mut out = Vec::with_capacity(5 + snap::raw::max_compress_len(raw.len()) / 2);
             out.extend_from_slice(&[1, 0, 0, 0, 0]);
             let mut w = snap::write::FrameEncoder::new(out);
@@ -510,8 +515,10 @@ mod tests {
         )
         .expect("decodes");
         let mut enc = Encoder::new();
+        let messages = Arc::new(BufferPool::new(2, 1 << 20));
         let framed = frame(
             &mut enc,
+            &messages,
             &batch,
             0..batch.len(),
             "tenant-a",
@@ -519,7 +526,7 @@ mod tests {
             GrpcCompression::Snappy,
         )
         .expect("frames");
-        let raw = enc.encode_thanos(&batch, 0..batch.len(), "tenant-a", 2, 0);
+        let raw = enc.encode_thanos(Vec::new(), &batch, 0..batch.len(), "tenant-a", 2, 0);
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
         if std::env::var_os("RWGATE_REGENERATE").is_some() {
             std::fs::write(dir.join("grpc-snappy-framed.bin"), &framed).expect("write");
@@ -535,6 +542,7 @@ mod tests {
         assert_eq!(thanos.timeseries, req.timeseries);
         let uncompressed = frame(
             &mut enc,
+            &messages,
             &batch,
             0..batch.len(),
             "tenant-a",

@@ -101,7 +101,13 @@ pub struct Forwarder {
     grpc: grpc::GrpcClient,
     cfg: ForwardConfig,
     endpoints: Arc<Mutex<HashMap<Target, Arc<EndpointState>>>>,
+    messages: Arc<rwgate_wire::BufferPool>,
 }
+
+/// Buffers of uncompressed gRPC messages kept for reuse, and the largest kept: a few
+/// requests' worth of messages, at most 32 MiB idle in all.
+const MESSAGE_BUFFERS: usize = 16;
+const MESSAGE_BUFFER_MAX: usize = 2 << 20;
 
 impl Forwarder {
     /// A forwarder: for HTTP endpoints a keep-alive pool per endpoint and TLS for
@@ -118,7 +124,16 @@ impl Forwarder {
             grpc: grpc::GrpcClient::new(&cfg)?,
             cfg,
             endpoints: Arc::default(),
+            messages: Arc::new(rwgate_wire::BufferPool::new(
+                MESSAGE_BUFFERS,
+                MESSAGE_BUFFER_MAX,
+            )),
         })
+    }
+
+    /// Where uncompressed gRPC messages are written (see [`grpc::frame`]).
+    pub fn messages(&self) -> &Arc<rwgate_wire::BufferPool> {
+        &self.messages
     }
 
     /// How gRPC messages are compressed.
