@@ -6,6 +6,7 @@
 
 use std::process::Command;
 
+use rwgate_testkit::net::free_port;
 use rwgate_testkit::receiver::DevReceiver;
 
 struct Case {
@@ -103,10 +104,7 @@ async fn all_good_is_exit_0() {
 async fn endpoint_down_is_named() {
     let r = receivers(2).await;
     let mut urls: Vec<String> = r.iter().map(|x| x.url()).collect();
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let dead = format!("127.0.0.1:{}", free_port().unwrap());
     urls.push(format!("http://{dead}/api/v1/receive"));
     let case = Case::new("down");
     let rings = serde_json::json!([{"endpoints": urls}]);
@@ -170,11 +168,8 @@ async fn unmatched_tenant_is_named() {
 async fn grpc_endpoints_answer_the_health_check_and_a_dead_one_is_named() {
     let r = receivers(2).await;
     let mut addresses: Vec<String> = r.iter().map(|x| x.grpc_address()).collect();
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    addresses.push(dead.to_string());
+    let dead = format!("127.0.0.1:{}", free_port().unwrap());
+    addresses.push(dead.clone());
     let case = Case::new("grpc");
     let rings = serde_json::json!([{"endpoints": addresses}]);
     let (code, out) = run_blocking(move || case.run(rings, 2, "")).await.unwrap();
