@@ -114,10 +114,18 @@ pub(crate) fn lookup(key: u128, entries: usize) -> Option<Seen> {
     SEEN.with_borrow_mut(|g| find(g, key, entries))
 }
 
-/// [`lookup`] of each of `keys` in turn, into `out`, in one borrow of this thread's
-/// memory and a loop that does nothing else, so that their cache misses overlap.
-pub(crate) fn lookup_many(keys: &[u128], entries: usize, out: &mut Vec<Option<Seen>>) {
-    SEEN.with_borrow_mut(|g| out.extend(keys.iter().map(|&key| find(g, key, entries))));
+/// [`lookup`] of each key in turn, into the slot beside it, in one borrow of this
+/// thread's memory and a loop that does nothing else, so that their cache misses
+/// overlap.
+pub(crate) fn lookup_many<'a>(
+    slots: impl IntoIterator<Item = (u128, &'a mut Option<Seen>)>,
+    entries: usize,
+) {
+    SEEN.with_borrow_mut(|g| {
+        for (key, slot) in slots {
+            *slot = find(g, key, entries);
+        }
+    });
 }
 
 fn find(g: &mut Generations, key: u128, entries: usize) -> Option<Seen> {

@@ -33,13 +33,13 @@ pub(crate) fn decode(
         // Series are taken a chunk at a time, so that their label sets are looked up
         // in the memory of those seen before in one tight loop (see `Chunk`).
         chunk.clear();
-        while chunk.len() < CHUNK {
+        while chunk.ranges.len() < CHUNK {
             let Some(f) = r.next_field().map_err(malformed(MSG))? else {
                 break;
             };
             match f.number {
                 1 => {
-                    chunk.push(f.len_range().map_err(malformed(MSG))?);
+                    chunk.ranges.push(f.len_range().map_err(malformed(MSG))?);
                 }
                 3 => {
                     f.len_range().map_err(malformed(MSG))?;
@@ -48,13 +48,13 @@ pub(crate) fn decode(
                 _ => {}
             }
         }
-        if chunk.is_empty() {
+        if chunk.ranges.is_empty() {
             break;
         }
         chunk.look_up(&body, &b);
-        for i in 0..chunk.len() {
+        for (i, range) in chunk.ranges.iter().enumerate() {
             b.count_series()?;
-            series(&mut b, &body, chunk.ranges[i].clone(), chunk.prior(i))?;
+            series(&mut b, &body, range.clone(), chunk.priors.get(i).copied())?;
         }
     }
     Ok(b.finish())
@@ -72,10 +72,8 @@ const CHUNK: usize = 32;
 /// rwgate's CPU on `kube-state-metrics`).
 struct Chunk {
     ranges: Vec<Range<usize>>,
-    /// Where each series' leading label fields end.
-    ends: Vec<usize>,
-    keys: Vec<u128>,
-    found: Vec<Option<crate::seen::Seen>>,
+    /// One per range once looked up; none when the memory is off.
+    priors: Vec<Prior>,
 }
 
 /// What the chunk found for one series: the end of its leading label fields, their
@@ -92,29 +90,13 @@ impl Chunk {
     fn new() -> Self {
         Chunk {
             ranges: Vec::with_capacity(CHUNK),
-            ends: Vec::with_capacity(CHUNK),
-            keys: Vec::with_capacity(CHUNK),
-            found: Vec::with_capacity(CHUNK),
+            priors: Vec::with_capacity(CHUNK),
         }
     }
 
     fn clear(&mut self) {
         self.ranges.clear();
-        self.ends.clear();
-        self.keys.clear();
-        self.found.clear();
-    }
-
-    fn len(&self) -> usize {
-        self.ranges.len()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.ranges.is_empty()
-    }
-
-    fn push(&mut self, range: Range<usize>) {
-        self.ranges.push(range);
+        self.priors.clear();
     }
 
     /// Keys the leading label fields of each series and looks them all up.
@@ -123,23 +105,21 @@ impl Chunk {
         if entries == 0 {
             return;
         }
-        for range in &self.ranges {
+        self.priors.extend(self.ranges.iter().map(|range| {
             let mut r = Reader::new(buf, range.clone());
             while r.short_len_field(0x0a).is_some() {}
             let end = r.position();
-            self.ends.push(end);
-            self.keys
-                .push(crate::seen::key(&buf[range.start..end], b.seen_seed));
-        }
-        crate::seen::lookup_many(&self.keys, entries, &mut self.found);
-    }
-
-    fn prior(&self, i: usize) -> Option<Prior> {
-        Some(Prior {
-            end: *self.ends.get(i)?,
-            key: *self.keys.get(i)?,
-            seen: *self.found.get(i)?,
-        })
+            let key = crate::seen::key(&buf[range.start..end], b.seen_seed);
+            Prior {
+                end,
+                key,
+                seen: None,
+            }
+        }));
+        crate::seen::lookup_many(
+            self.priors.iter_mut().map(|p| (p.key, &mut p.seen)),
+            entries,
+        );
     }
 }
 
