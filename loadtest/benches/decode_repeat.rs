@@ -12,6 +12,10 @@ use rwgate_wire::pool::BufferPool;
 
 const SCENARIOS: [&str; 2] = ["edge-cluster", "kube-state-metrics"];
 
+/// Label sets remembered per thread and generation: about what the default
+/// `limits.series_cache_bytes` (64 MiB) gives each thread on 2 cores.
+const SEEN_ENTRIES: usize = 1 << 18;
+
 /// Inside every scenario's window of valid timestamps.
 const NOW_MS: i64 = 1_700_000_000_000;
 
@@ -19,11 +23,13 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("decode_repeat");
     g.sample_size(20);
     for name in SCENARIOS {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("scenarios")
-            .join(format!("{name}.yaml"));
-        let w = Workload::from_file(&path).unwrap();
-        let limits = rwgate_wire::Limits::default();
+        let w = Workload::shipped(name).unwrap();
+        // The memory on (`Limits::default()` has it off), with room for every series
+        // of the scenario, as the gateway's default `limits.series_cache_bytes` gives.
+        let limits = rwgate_wire::Limits {
+            seen_entries: SEEN_ENTRIES,
+            ..rwgate_wire::Limits::default()
+        };
         let bodies: Vec<_> = build(&w)
             .into_iter()
             .map(|p| rwgate_wire::decompress(&p.body, &limits).unwrap())
@@ -38,6 +44,14 @@ fn bench(c: &mut Criterion) {
             series += batch.len() as u64;
             pool.recycle_batch(batch);
         }
+        let warm = pool
+            .decode(Protocol::V1, bodies[0].clone(), &limits, NOW_MS)
+            .unwrap();
+        assert!(
+            warm.iter().all(|s| s.seen().is_some()),
+            "{name}: every label set found in the memory"
+        );
+        pool.recycle_batch(warm);
         g.throughput(Throughput::Elements(series));
         g.bench_function(name, |bench| {
             bench.iter(|| {

@@ -18,10 +18,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("snappy_floor");
     g.sample_size(30);
     for name in SCENARIOS {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("scenarios")
-            .join(format!("{name}.yaml"));
-        let w = Workload::from_file(&path).unwrap();
+        let w = Workload::shipped(name).unwrap();
         let payload = build(&w).into_iter().next().unwrap();
         let body = payload.body.to_vec();
         g.throughput(Throughput::Elements(payload.samples));

@@ -103,6 +103,15 @@ pub struct ScenarioError {
 }
 
 impl Workload {
+    /// Reads one of the scenarios shipped in `loadtest/scenarios/` by name (for the
+    /// benches, which run from the source tree).
+    pub fn shipped(name: &str) -> Result<Workload, ScenarioError> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios")
+            .join(format!("{name}.yaml"));
+        Workload::from_file(&path)
+    }
+
     /// Reads a scenario file (YAML with the keys of [`Workload`]).
     pub fn from_file(path: &Path) -> Result<Workload, ScenarioError> {
         let err = |message: String| ScenarioError {
