@@ -49,12 +49,7 @@ impl BufferPool {
     /// Like [`crate::decompress`], into a pooled buffer when one is free.
     pub fn decompress(&self, compressed: &[u8], limits: &Limits) -> Result<Bytes, WireError> {
         let n = decoded_len(compressed, limits)?;
-        let mut buf = {
-            let mut idle = self.idle();
-            let buf = idle.bodies.pop().unwrap_or_default();
-            idle.bytes -= buf.capacity();
-            buf
-        };
+        let mut buf = self.idle_body();
         // Shrinking keeps the capacity; only growth past the old length is zeroed.
         if buf.len() >= n {
             buf.truncate(n);
@@ -97,27 +92,23 @@ impl BufferPool {
 
     /// Returns a body to the pool if nothing else holds it and it fits.
     pub fn recycle(&self, body: Bytes) {
-        let Ok(unique) = body.try_into_mut() else {
-            return;
-        };
-        let buf: Vec<u8> = unique.into();
-        let size = buf.capacity();
-        let mut idle = self.idle();
-        if self.fits(&idle, size) {
-            idle.bytes += size;
-            idle.bodies.push(buf);
+        if let Ok(unique) = body.try_into_mut() {
+            self.put(unique.into());
         }
     }
 
     /// An empty buffer with room for `capacity` bytes: an idle one when there is one.
     pub fn take(&self, capacity: usize) -> Vec<u8> {
-        let mut buf = {
-            let mut idle = self.idle();
-            let buf = idle.bodies.pop().unwrap_or_default();
-            idle.bytes -= buf.capacity();
-            buf
-        };
+        let mut buf = self.idle_body();
         reserve_empty(&mut buf, capacity);
+        buf
+    }
+
+    /// An idle body buffer as it was left, or a new empty one.
+    fn idle_body(&self) -> Vec<u8> {
+        let mut idle = self.idle();
+        let buf = idle.bodies.pop().unwrap_or_default();
+        idle.bytes -= buf.capacity();
         buf
     }
 
