@@ -73,6 +73,9 @@ struct EndpointState {
     counters: Mutex<EndpointCounters>,
     /// Connections of a gRPC endpoint.
     grpc: Option<grpc::Pool>,
+    /// The parsed URL and fixed headers of an HTTP endpoint.
+    http: Option<http::Endpoint>,
+    metrics: events::EndpointMetrics,
 }
 
 /// An endpoint as the status page shows it.
@@ -146,7 +149,7 @@ impl Forwarder {
         self.grpc.health(authority, budget).await
     }
 
-    fn state(&self, target: &Target) -> Arc<EndpointState> {
+    fn state(&self, address: &str, target: &Target) -> Arc<EndpointState> {
         let mut map = self.endpoints.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(s) = map.get(target) {
             return s.clone();
@@ -160,6 +163,11 @@ impl Forwarder {
                 Target::Grpc(authority) => Some(self.grpc.pool(authority)),
                 Target::Http(_) => None,
             },
+            http: match target {
+                Target::Http(url) => Some(http::Endpoint::new(url)),
+                Target::Grpc(_) => None,
+            },
+            metrics: events::EndpointMetrics::new(address, target.protocol().as_str()),
         });
         map.insert(target.clone(), s.clone());
         s
@@ -204,10 +212,9 @@ impl Forwarder {
         series: u64,
         deadline: Instant,
     ) -> Outcome {
-        let state = self.state(target);
+        let state = self.state(address, target);
         let started = Instant::now();
-        let protocol = target.protocol().as_str();
-        let _inflight = events::ForwardInflight::start(address, protocol);
+        let _inflight = state.metrics.forward_inflight();
         let _counted = Inflight::start(&state);
         state
             .counters
@@ -225,38 +232,28 @@ impl Forwarder {
                     "endpoint {address} is backed off after repeated failures"
                 ));
             }
-            let result = self
-                .attempt(&state, target, tenant, body.clone(), deadline)
-                .await;
+            let result = self.attempt(&state, tenant, body.clone(), deadline).await;
             let reason = match result {
                 Attempt::Done(outcome) => {
-                    state.record(true, &self.cfg, address, protocol);
+                    state.record(true, &self.cfg);
                     state.answered(&outcome);
                     break outcome;
                 }
                 Attempt::Retry(reason) => reason,
             };
             state.failed(&reason);
-            state.record(false, &self.cfg, address, protocol);
+            state.record(false, &self.cfg);
             let backoff = self.backoff(attempt);
             let now = Instant::now();
             if attempt >= self.cfg.max_attempts || now + backoff >= deadline {
                 break Outcome::Unavailable(format!("endpoint {address}: {reason}"));
             }
-            events::ForwardRetried {
-                endpoint: address,
-                protocol,
-            }
-            .emit();
+            state.metrics.forward_retried();
             tokio::time::sleep(backoff).await;
         };
-        events::ForwardDone {
-            endpoint: address,
-            protocol,
-            result: outcome.result_label(),
-            elapsed: started.elapsed(),
-        }
-        .emit();
+        state
+            .metrics
+            .forward_done(outcome.result_label(), started.elapsed());
         outcome
     }
 
@@ -274,7 +271,6 @@ impl Forwarder {
     async fn attempt(
         &self,
         state: &EndpointState,
-        target: &Target,
         tenant: &str,
         body: Bytes,
         deadline: Instant,
@@ -298,10 +294,10 @@ impl Forwarder {
         let budget = deadline
             .saturating_duration_since(Instant::now())
             .min(self.cfg.attempt_timeout);
-        let result = match (target, &state.grpc) {
-            (Target::Grpc(_), Some(pool)) => self.grpc.call(pool, body, budget).await,
-            (Target::Http(url), _) => self.http.call(url, tenant, body, budget).await,
-            (Target::Grpc(_), None) => Attempt::Retry("no gRPC connection pool".into()),
+        let result = match (&state.grpc, &state.http) {
+            (Some(pool), _) => self.grpc.call(pool, body, budget).await,
+            (None, Some(endpoint)) => self.http.call(endpoint, tenant, body, budget).await,
+            (None, None) => Attempt::Retry("no connection pool for the endpoint".into()),
         };
         drop(permit);
         result
@@ -367,17 +363,12 @@ impl EndpointState {
     }
 
     /// Records an attempt. `ok` means the receiver answered with a final status.
-    fn record(&self, ok: bool, cfg: &ForwardConfig, address: &str, protocol: &'static str) {
+    fn record(&self, ok: bool, cfg: &ForwardConfig) {
         let mut b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
         if ok {
             let recovered = b.open_until.is_some();
             *b = Breaker::default();
-            events::EndpointUp {
-                endpoint: address,
-                protocol,
-                recovered,
-            }
-            .emit();
+            self.metrics.up(recovered);
             return;
         }
         b.consecutive_failures += 1;
@@ -395,14 +386,7 @@ impl EndpointState {
             let failures = b.consecutive_failures;
             b.open_until = Some(Instant::now() + cooldown);
             b.consecutive_failures = 0;
-            events::EndpointBackedOff {
-                endpoint: address,
-                protocol,
-                failures,
-                cooldown,
-                newly,
-            }
-            .emit();
+            self.metrics.backed_off(failures, cooldown, newly);
         }
     }
 }
@@ -423,13 +407,15 @@ mod tests {
             inflight: std::sync::atomic::AtomicU64::new(0),
             counters: Mutex::default(),
             grpc: None,
+            http: None,
+            metrics: events::EndpointMetrics::new("e", "http"),
         };
-        s.record(false, &cfg, "e", "http");
-        s.record(false, &cfg, "e", "http");
+        s.record(false, &cfg);
+        s.record(false, &cfg);
         assert!(s.open_until().is_none());
-        s.record(false, &cfg, "e", "http");
+        s.record(false, &cfg);
         assert!(s.open_until().is_some_and(|t| t > Instant::now()));
-        s.record(true, &cfg, "e", "http");
+        s.record(true, &cfg);
         assert!(s.open_until().is_none());
     }
 }
