@@ -302,17 +302,21 @@ impl WriteBatch {
         &mut self,
         mut check: impl FnMut(usize, SeriesRef<'_>) -> Result<(), (R, Option<String>)>,
     ) -> (Vec<u32>, Rejections<R>) {
+        // Compacted in place: the kept series move down over the removed ones, so a
+        // request that keeps every series (nearly all) costs no copy.
         let mut kept_index = Vec::with_capacity(self.series.len());
-        let mut kept = Vec::with_capacity(self.series.len());
         let mut removed = Rejections::default();
-        for (i, s) in self.series.iter().enumerate() {
+        let mut kept = 0;
+        for i in 0..self.series.len() {
+            let s = self.series[i];
             let view = SeriesRef {
                 batch: self,
-                series: s,
+                series: &s,
             };
             match check(i, view) {
                 Ok(()) => {
-                    kept.push(*s);
+                    self.series[kept] = s;
+                    kept += 1;
                     kept_index.push(i as u32);
                 }
                 Err((reason, detail)) => {
@@ -326,11 +330,11 @@ impl WriteBatch {
                 }
             }
         }
+        self.series.truncate(kept);
         let gone = removed.counts;
         self.accepted.samples -= gone.samples;
         self.accepted.histograms -= gone.histograms;
         self.accepted.exemplars -= gone.exemplars;
-        self.series = kept;
         (kept_index, removed)
     }
 

@@ -147,13 +147,25 @@ pub fn route(
         }
     });
     routed.refused = refused;
-    for (new_index, old_index) in kept.iter().enumerate() {
-        let name = &tenants.names[tenants.of[*old_index as usize] as usize];
-        match routed.groups.iter_mut().find(|(n, _)| n == name) {
-            Some((_, v)) => v.push(new_index as u32),
-            None => routed.groups.push((name.clone(), vec![new_index as u32])),
+    // Groups in the order their tenants first appear among the series kept.
+    let mut by_tenant: Vec<Vec<u32>> = vec![Vec::new(); tenants.names.len()];
+    let mut order = Vec::with_capacity(tenants.names.len());
+    for (new_index, &old_index) in kept.iter().enumerate() {
+        let t = tenants.of[old_index as usize] as usize;
+        if by_tenant[t].is_empty() {
+            // A request's series are nearly always all of one tenant: room for all of
+            // them in the first group only (not per tenant: quadratic in split mode).
+            if order.is_empty() {
+                by_tenant[t].reserve(kept.len());
+            }
+            order.push(t);
         }
+        by_tenant[t].push(new_index as u32);
     }
+    routed.groups = order
+        .into_iter()
+        .map(|t| (tenants.names[t].clone(), std::mem::take(&mut by_tenant[t])))
+        .collect();
     Ok(routed)
 }
 
