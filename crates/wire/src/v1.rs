@@ -54,7 +54,9 @@ pub(crate) fn decode(
         chunk.look_up(&body, &b);
         for (i, range) in chunk.ranges.iter().enumerate() {
             b.count_series()?;
-            series(&mut b, &body, range.clone(), chunk.priors.get(i).copied())?;
+            let prior = chunk.priors.get(i);
+            let labels = prior.and_then(|p| chunk.labels.get(p.labels.clone()?));
+            series(&mut b, &body, range.clone(), prior, labels)?;
         }
     }
     Ok(b.finish())
@@ -69,21 +71,28 @@ const CHUNK: usize = 32;
 /// Each lookup in that memory is a likely cache miss. Made one after another in a loop
 /// that does nothing else, the processor overlaps them; made once per series between
 /// the decoding of its fields, each waits in turn (measured: the lookup was 9% of
-/// rwgate's CPU on `kube-state-metrics`).
+/// rwgate's CPU on `kube-state-metrics`). The walk that keys the label fields also
+/// reads them, so that decoding the series does not walk them again.
 struct Chunk {
     ranges: Vec<Range<usize>>,
     /// One per range once looked up; none when the memory is off.
     priors: Vec<Prior>,
+    /// The leading labels of the chunk's series, read while keying them.
+    labels: Vec<LabelRef>,
 }
 
 /// What the chunk found for one series: the end of its leading label fields, their
 /// key, and what is remembered of it. Used only when the series' labels turn out to
 /// be exactly those leading fields.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Prior {
     end: usize,
     key: u128,
     seen: Option<crate::seen::Seen>,
+    /// Where the leading labels are in [`Chunk::labels`]; `None` when one of them was
+    /// not laid out as [`LabelRef::read_fast`] reads, or there were more than the
+    /// limit allows (the series is then decoded from its start).
+    labels: Option<Range<usize>>,
 }
 
 impl Chunk {
@@ -91,12 +100,14 @@ impl Chunk {
         Chunk {
             ranges: Vec::with_capacity(CHUNK),
             priors: Vec::with_capacity(CHUNK),
+            labels: Vec::new(),
         }
     }
 
     fn clear(&mut self) {
         self.ranges.clear();
         self.priors.clear();
+        self.labels.clear();
     }
 
     /// Keys the leading label fields of each series and looks them all up.
@@ -105,15 +116,29 @@ impl Chunk {
         if entries == 0 {
             return;
         }
+        let max_labels = b.limits.max_label_names;
+        let labels = &mut self.labels;
         self.priors.extend(self.ranges.iter().map(|range| {
             let mut r = Reader::new(buf, range.clone());
-            while r.short_len_field(0x0a).is_some() {}
+            let first = labels.len();
+            let mut fast = true;
+            while let Some(field) = r.short_len_field(0x0a) {
+                match LabelRef::read_fast(buf, &field) {
+                    Some(l) if fast => labels.push(l),
+                    _ => fast = false,
+                }
+            }
+            let fast = fast && labels.len() - first <= max_labels;
+            if !fast {
+                labels.truncate(first);
+            }
             let end = r.position();
             let key = crate::seen::key(&buf[range.start..end], b.seen_seed);
             Prior {
                 end,
                 key,
                 seen: None,
+                labels: fast.then_some(first..labels.len()),
             }
         }));
         crate::seen::lookup_many(
@@ -135,11 +160,14 @@ pub(crate) fn sample_timestamp(buf: &[u8], range: Range<usize>) -> Result<i64, P
     Ok(ts)
 }
 
+/// Decodes one series. `labels`: its leading labels, already read up to `prior.end`
+/// (see [`Chunk`]); the fields from there on are read here.
 fn series(
     b: &mut Builder<'_>,
     buf: &[u8],
     range: Range<usize>,
-    prior: Option<Prior>,
+    prior: Option<&Prior>,
+    labels: Option<&[LabelRef]>,
 ) -> Result<(), WireError> {
     let pb_err = malformed("prometheus.TimeSeries");
     let labels_start = b.batch.labels.len();
@@ -151,6 +179,12 @@ fn series(
     // Where the label fields end while only labels were seen; None once a label came
     // after another field.
     let mut labels_end = Some(range.start);
+    if let (Some(p), Some(labels)) = (prior, labels) {
+        b.batch.labels.extend_from_slice(labels);
+        seen = labels.len();
+        labels_end = Some(p.end);
+        r = Reader::new(buf, p.end..range.end);
+    }
     let mut other_seen = false;
     loop {
         // Fast paths for labels and samples, which are nearly all of a request.
