@@ -7,14 +7,47 @@ use crate::hash::xxhash64;
 /// Precomputed placement for one hashring.
 #[derive(Debug, Clone)]
 pub(crate) enum Placement {
-    /// Endpoint indices sorted byte-wise by address.
-    Hashmod { sorted: Vec<u32> },
+    /// Endpoint indices sorted byte-wise by address, and the remainder by their count.
+    Hashmod { sorted: Vec<u32>, modulo: FastMod },
     /// Ketama sections: hashes sorted ascending, and `rf` replica endpoints per section.
     Ketama {
         hashes: Vec<u64>,
         replicas: Vec<u32>,
         rf: usize,
     },
+}
+
+/// `x % d` for a divisor fixed in advance, by multiplications (Lemire, Kaser and Kurz,
+/// "Faster Remainder by Direct Computation", 2019): a 64-bit division costs tens of
+/// cycles, and hashmod placement takes one remainder per series and replica (measured:
+/// 1.5% of rwgate's CPU on `kube-state-metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FastMod {
+    /// `ceil(2^128 / d)`, modulo 2^128 (0 for `d` = 1, whose remainder is always 0).
+    m: u128,
+    d: u64,
+}
+
+impl FastMod {
+    /// The remainder by `d` (not 0).
+    pub(crate) fn new(d: u64) -> Self {
+        assert!(d > 0, "remainder by zero");
+        FastMod {
+            m: (u128::MAX / u128::from(d)).wrapping_add(1),
+            d,
+        }
+    }
+
+    /// `x % d`.
+    pub(crate) fn rem(&self, x: u64) -> u64 {
+        // The fractional part of x / d, then scaled by d: the high 64 bits of the
+        // 192-bit product `low * d`, from two 64 x 64 -> 128-bit products.
+        let low = self.m.wrapping_mul(u128::from(x));
+        let d = u128::from(self.d);
+        let bottom = ((low as u64 as u128) * d) >> 64;
+        let top = (low >> 64) * d;
+        ((bottom + top) >> 64) as u64
+    }
 }
 
 /// The ketama ring's sections: XXH64 of `address:i` for `i` in 1..=`sections_per_node`
@@ -43,7 +76,8 @@ impl Placement {
                 .as_bytes()
                 .cmp(addresses[b as usize].as_bytes())
         });
-        Placement::Hashmod { sorted }
+        let modulo = FastMod::new(sorted.len().max(1) as u64);
+        Placement::Hashmod { sorted, modulo }
     }
 
     /// Builds the ketama ring. The caller has checked that `rf` replicas can be placed
@@ -105,9 +139,8 @@ impl Placement {
     /// replication factor the ring was built for (checked by the caller).
     pub(crate) fn get(&self, hash: u64, n: usize) -> u32 {
         match self {
-            Placement::Hashmod { sorted } => {
-                let len = sorted.len() as u64;
-                sorted[(hash.wrapping_add(n as u64) % len) as usize]
+            Placement::Hashmod { sorted, modulo } => {
+                sorted[modulo.rem(hash.wrapping_add(n as u64)) as usize]
             }
             Placement::Ketama {
                 hashes,
@@ -120,6 +153,54 @@ impl Placement {
                 }
                 replicas[i * rf + n]
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FastMod;
+    use proptest::prelude::*;
+
+    const EDGES: [u64; 12] = [
+        0,
+        1,
+        2,
+        3,
+        (1 << 32) - 1,
+        1 << 32,
+        (1 << 32) + 1,
+        (1 << 63) - 1,
+        1 << 63,
+        (1 << 63) + 1,
+        u64::MAX - 1,
+        u64::MAX,
+    ];
+
+    #[test]
+    fn fastmod_equals_the_remainder_on_edge_values() {
+        let divisors = (1..=300u64).chain(EDGES.iter().copied().filter(|&d| d > 0));
+        for d in divisors {
+            let f = FastMod::new(d);
+            for &x in EDGES
+                .iter()
+                .chain(&[d - 1, d, d.wrapping_add(1), d.wrapping_mul(7)])
+            {
+                assert_eq!(f.rem(x), x % d, "{x} % {d}");
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+        #[test]
+        fn fastmod_equals_the_remainder(x: u64, d in 1u64..) {
+            prop_assert_eq!(FastMod::new(d).rem(x), x % d);
+        }
+
+        #[test]
+        fn fastmod_equals_the_remainder_by_small_divisors(x: u64, d in 1u64..5_000) {
+            prop_assert_eq!(FastMod::new(d).rem(x), x % d);
         }
     }
 }
