@@ -296,8 +296,24 @@ pub(crate) fn len_field_size(len: usize) -> usize {
 
 /// Appends a length-delimited field header (one-byte tag) for a payload of `len` bytes.
 pub(crate) fn put_len_header(out: &mut Vec<u8>, field: u8, len: usize) {
-    out.push(field << 3 | 2);
-    put_varint(out, len as u64);
+    let (header, n) = len_header(field, len);
+    out.extend_from_slice(&header[..n]);
+}
+
+/// A length-delimited field header (one-byte tag) for a payload of `len` bytes: the
+/// first `n` bytes of the array, with `n` returned beside it.
+pub(crate) fn len_header(field: u8, len: usize) -> ([u8; 11], usize) {
+    let mut header = [0u8; 11];
+    header[0] = field << 3 | 2;
+    let mut n = 1;
+    let mut v = len as u64;
+    while v >= 0x80 {
+        header[n] = (v as u8) | 0x80;
+        v >>= 7;
+        n += 1;
+    }
+    header[n] = v as u8;
+    (header, n + 1)
 }
 
 /// Size of a v1 `Label { name = 1; value = 2; }` as a length-delimited field.

@@ -70,6 +70,70 @@ fn subsets_encode_only_their_series() {
     assert_eq!(out.timeseries, want);
 }
 
+/// `encode` compresses a request a 64 KiB block at a time, straight from the body
+/// where series follow each other there; the bytes must be exactly those of snappy
+/// over the whole request: for requests of under one block, of several and of none,
+/// for every series, for subsets (runs broken at every series or now and then), with
+/// series re-encoded because their labels came unsorted, and with metadata between
+/// series in the body.
+#[test]
+fn blockwise_compression_gives_snappys_bytes() {
+    for n in [0usize, 1, 300, 2_000] {
+        let mut req = request(
+            (0..n)
+                .map(|i| {
+                    let (ns, pod) = (
+                        format!("ns-{}", i % 7),
+                        format!("pod-{i}-{}", i * 7919 % 1000),
+                    );
+                    let mut labels = vec![
+                        ("__name__", "kube_pod_container_status_ready"),
+                        ("namespace", ns.as_str()),
+                        ("pod", pod.as_str()),
+                    ];
+                    if i % 97 == 5 {
+                        labels.reverse();
+                    }
+                    series(&labels, &[(i as f64, NOW)])
+                })
+                .collect(),
+        );
+        if n > 1 {
+            req.metadata = vec![v1::MetricMetadata {
+                r#type: 1,
+                metric_family_name: "kube_pod_container_status_ready".into(),
+                help: "h".into(),
+                unit: String::new(),
+            }];
+        }
+        let batch = decode_v1(&req).unwrap();
+        assert_eq!(
+            batch.sorted_series() as usize,
+            (0..n).filter(|i| i % 97 == 5).count()
+        );
+        let selections: [Vec<usize>; 4] = [
+            (0..n).collect(),
+            (0..n).filter(|i| i % 2 == 1).collect(),
+            (0..n).filter(|i| i % 50 != 7).collect(),
+            (0..n / 2).collect(),
+        ];
+        let mut encoder = Encoder::new();
+        for (k, sel) in selections.iter().enumerate() {
+            let raw = encoder.encode_raw(&batch, sel.iter().copied()).to_vec();
+            if n == 2_000 && k == 0 {
+                assert!(
+                    raw.len() > 3 * 65_536,
+                    "spans several blocks: {}",
+                    raw.len()
+                );
+            }
+            let whole = snap::raw::Encoder::new().compress_vec(&raw).unwrap();
+            let blockwise = encoder.encode(&batch, sel.iter().copied()).unwrap();
+            assert_eq!(&blockwise[..], &whole[..], "{n} series, selection {k}");
+        }
+    }
+}
+
 #[test]
 fn metadata_is_counted_not_forwarded() {
     let mut req = request(vec![series(&[("__name__", "up")], &[(1.0, NOW)])]);
