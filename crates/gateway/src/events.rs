@@ -336,8 +336,11 @@ impl QuorumFailed {
 #[derive(Clone)]
 pub struct EndpointMetrics {
     endpoint: String,
+    protocol: &'static str,
     inflight: metrics::Gauge,
-    up: metrics::Gauge,
+    /// Registered at the first answer or back-off, not before: a gauge appears as 0
+    /// once registered, and an endpoint not yet heard from is not down.
+    up: std::sync::OnceLock<metrics::Gauge>,
     retries: metrics::Counter,
     duration: metrics::Histogram,
     /// `rwgate_forward_requests_total` by result, in [`RESULTS`] order.
@@ -354,8 +357,9 @@ impl EndpointMetrics {
         let e = || endpoint.to_string();
         EndpointMetrics {
             endpoint: endpoint.to_string(),
+            protocol,
             inflight: metrics::gauge!(m::FORWARD_INFLIGHT, "endpoint" => e(), "protocol" => protocol),
-            up: metrics::gauge!(m::ENDPOINT_UP, "endpoint" => e(), "protocol" => protocol),
+            up: std::sync::OnceLock::new(),
             retries: metrics::counter!(m::FORWARD_RETRIES, "endpoint" => e(), "protocol" => protocol),
             duration: metrics::histogram!(m::FORWARD_DURATION, "endpoint" => e(), "protocol" => protocol),
             requests: RESULTS.map(|result| {
@@ -391,7 +395,7 @@ impl EndpointMetrics {
         if recovered {
             tracing::info!(endpoint = %self.endpoint, "endpoint answers again");
         }
-        self.up.set(1.0);
+        self.up_gauge().set(1.0);
     }
 
     /// The endpoint failed `failures` times in a row and is backed off for `cooldown`
@@ -400,7 +404,13 @@ impl EndpointMetrics {
         if newly {
             tracing::warn!(endpoint = %self.endpoint, failures, cooldown = ?cooldown, "endpoint backed off");
         }
-        self.up.set(0.0);
+        self.up_gauge().set(0.0);
+    }
+
+    fn up_gauge(&self) -> &metrics::Gauge {
+        self.up.get_or_init(|| {
+            metrics::gauge!(m::ENDPOINT_UP, "endpoint" => self.endpoint.clone(), "protocol" => self.protocol)
+        })
     }
 }
 
