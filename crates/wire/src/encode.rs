@@ -55,11 +55,7 @@ impl Encoder {
     where
         I: IntoIterator<Item = usize> + Clone,
     {
-        let size: usize = series
-            .clone()
-            .into_iter()
-            .map(|i| pb::len_field_size(batch.series(i).encoded().len()))
-            .sum();
+        let (size, _) = request_size(batch, series.clone());
         self.write_raw(batch, series, size);
         &self.raw
     }
@@ -94,11 +90,7 @@ impl Encoder {
     where
         I: IntoIterator<Item = usize> + Clone,
     {
-        let mut size: usize = series
-            .clone()
-            .into_iter()
-            .map(|i| pb::len_field_size(batch.series(i).encoded().len()))
-            .sum();
+        let (mut size, _) = request_size(batch, series.clone());
         if !tenant.is_empty() {
             size += pb::len_field_size(tenant.len());
         }
@@ -140,11 +132,7 @@ impl Encoder {
     where
         I: IntoIterator<Item = usize> + Clone,
     {
-        let (mut size, mut count) = (0, 0);
-        for i in series.clone() {
-            size += pb::len_field_size(batch.series(i).encoded().len());
-            count += 1;
-        }
+        let (size, count) = request_size(batch, series.clone());
         if count < batch.len() {
             self.write_raw(batch, series, size);
             return compress_into(&mut self.snappy, &self.raw, &mut self.compressed);
@@ -204,6 +192,17 @@ impl Encoder {
     }
 }
 
+/// The bytes of a v1 `WriteRequest` holding `series` of `batch` (field 1 each), and
+/// how many series that is.
+fn request_size(batch: &WriteBatch, series: impl IntoIterator<Item = usize>) -> (usize, usize) {
+    series.into_iter().fold((0, 0), |(size, count), i| {
+        (
+            size + pb::len_field_size(batch.series(i).encoded().len()),
+            count + 1,
+        )
+    })
+}
+
 /// Snappy's block size: it compresses its input 64 KiB at a time, each block with its
 /// own match table and no match reaching into another block.
 const BLOCK: usize = 1 << 16;
@@ -230,15 +229,14 @@ impl<'a> Blocks<'a> {
         size: usize,
     ) -> Self {
         crate::pool::reserve_empty(block, BLOCK.min(size));
-        let mut header = Vec::with_capacity(10);
-        pb::put_varint(&mut header, size as u64);
-        room(out, header.len());
-        out[..header.len()].copy_from_slice(&header);
+        let (header, n) = pb::varint(size as u64);
+        room(out, n);
+        out[..n].copy_from_slice(&header[..n]);
         Blocks {
             snappy,
             block,
             out,
-            pos: header.len(),
+            pos: n,
             size,
             written: 0,
         }
@@ -329,10 +327,7 @@ fn compress_into(
     scratch: &mut Vec<u8>,
 ) -> Result<Bytes, EncodeError> {
     let need = snap::raw::max_compress_len(raw.len());
-    // Grow only: the scratch stays initialised, so reuse costs no zeroing.
-    if scratch.len() < need {
-        scratch.resize(need, 0);
-    }
+    room(scratch, need);
     let n = snappy.compress(raw, &mut scratch[..need])?;
     Ok(Bytes::copy_from_slice(&scratch[..n]))
 }

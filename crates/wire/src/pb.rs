@@ -281,12 +281,22 @@ pub(crate) fn varint_len(v: u64) -> usize {
 }
 
 /// Appends `v` as a varint.
-pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, v: u64) {
+    let (bytes, n) = varint(v);
+    out.extend_from_slice(&bytes[..n]);
+}
+
+/// `v` as a varint: the first `n` bytes of the array, with `n` returned beside it.
+pub(crate) fn varint(mut v: u64) -> ([u8; 10], usize) {
+    let mut bytes = [0u8; 10];
+    let mut n = 0;
     while v >= 0x80 {
-        out.push((v as u8) | 0x80);
+        bytes[n] = (v as u8) | 0x80;
         v >>= 7;
+        n += 1;
     }
-    out.push(v as u8);
+    bytes[n] = v as u8;
+    (bytes, n + 1)
 }
 
 /// Size of a length-delimited field with a one-byte tag and a payload of `len` bytes.
@@ -305,14 +315,8 @@ pub(crate) fn put_len_header(out: &mut Vec<u8>, field: u8, len: usize) {
 pub(crate) fn len_header(field: u8, len: usize) -> ([u8; 11], usize) {
     let mut header = [0u8; 11];
     header[0] = field << 3 | 2;
-    let mut n = 1;
-    let mut v = len as u64;
-    while v >= 0x80 {
-        header[n] = (v as u8) | 0x80;
-        v >>= 7;
-        n += 1;
-    }
-    header[n] = v as u8;
+    let (len, n) = varint(len as u64);
+    header[1..=n].copy_from_slice(&len[..n]);
     (header, n + 1)
 }
 
