@@ -71,11 +71,17 @@ struct EndpointState {
     breaker: Mutex<Breaker>,
     inflight: std::sync::atomic::AtomicU64,
     counters: Mutex<EndpointCounters>,
-    /// Connections of a gRPC endpoint.
-    grpc: Option<grpc::Pool>,
-    /// The parsed URL and fixed headers of an HTTP endpoint.
-    http: Option<http::Endpoint>,
+    connection: Connection,
     metrics: events::EndpointMetrics,
+}
+
+/// How an endpoint is spoken to, by its [`Target`].
+#[derive(Debug)]
+enum Connection {
+    /// The connections of a gRPC endpoint.
+    Grpc(grpc::Pool),
+    /// The parsed URL and fixed headers of an HTTP endpoint.
+    Http(http::Endpoint),
 }
 
 /// An endpoint as the status page shows it.
@@ -159,13 +165,9 @@ impl Forwarder {
             breaker: Mutex::default(),
             inflight: std::sync::atomic::AtomicU64::new(0),
             counters: Mutex::default(),
-            grpc: match target {
-                Target::Grpc(authority) => Some(self.grpc.pool(authority)),
-                Target::Http(_) => None,
-            },
-            http: match target {
-                Target::Http(url) => Some(http::Endpoint::new(url)),
-                Target::Grpc(_) => None,
+            connection: match target {
+                Target::Grpc(authority) => Connection::Grpc(self.grpc.pool(authority)),
+                Target::Http(url) => Connection::Http(http::Endpoint::new(url)),
             },
             metrics: events::EndpointMetrics::new(address, target.protocol().as_str()),
         });
@@ -294,10 +296,9 @@ impl Forwarder {
         let budget = deadline
             .saturating_duration_since(Instant::now())
             .min(self.cfg.attempt_timeout);
-        let result = match (&state.grpc, &state.http) {
-            (Some(pool), _) => self.grpc.call(pool, body, budget).await,
-            (None, Some(endpoint)) => self.http.call(endpoint, tenant, body, budget).await,
-            (None, None) => Attempt::Retry("no connection pool for the endpoint".into()),
+        let result = match &state.connection {
+            Connection::Grpc(pool) => self.grpc.call(pool, body, budget).await,
+            Connection::Http(endpoint) => self.http.call(endpoint, tenant, body, budget).await,
         };
         drop(permit);
         result
@@ -406,8 +407,7 @@ mod tests {
             breaker: Mutex::default(),
             inflight: std::sync::atomic::AtomicU64::new(0),
             counters: Mutex::default(),
-            grpc: None,
-            http: None,
+            connection: Connection::Http(http::Endpoint::new("http://e/api/v1/receive")),
             metrics: events::EndpointMetrics::new("e", "http"),
         };
         s.record(false, &cfg);
