@@ -347,7 +347,8 @@ pub struct EndpointMetrics {
     requests: [metrics::Counter; 4],
 }
 
-/// The `result` labels of `rwgate_forward_requests_total`.
+/// The `result` labels of `rwgate_forward_requests_total`: written, refused for good
+/// (409), refused as invalid (another final 4xx), not written within the deadline.
 pub const RESULTS: [&str; 4] = ["success", "conflict", "rejected", "unavailable"];
 
 impl EndpointMetrics {
@@ -368,11 +369,11 @@ impl EndpointMetrics {
         }
     }
 
-    /// A forward to the endpoint ended (after its retries) with `result` (one of
-    /// [`RESULTS`]) after `elapsed`: counted by result, its duration recorded.
-    pub fn forward_done(&self, result: &'static str, elapsed: Duration) {
-        if let Some(i) = RESULTS.iter().position(|&r| r == result) {
-            self.requests[i].increment(1);
+    /// A forward to the endpoint ended (after its retries) with `result` (an index
+    /// into [`RESULTS`]) after `elapsed`: counted by result, its duration recorded.
+    pub fn forward_done(&self, result: usize, elapsed: Duration) {
+        if let Some(counter) = self.requests.get(result) {
+            counter.increment(1);
         }
         self.duration.record(elapsed.as_secs_f64());
     }

@@ -40,13 +40,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Label for `rwgate_forward_requests_total{result}`.
-    pub fn result_label(&self) -> &'static str {
+    /// Its `result` label of `rwgate_forward_requests_total`, as an index into
+    /// [`events::RESULTS`].
+    pub fn result_index(&self) -> usize {
         match self {
-            Outcome::Written => "success",
-            Outcome::Conflict(_) => "conflict",
-            Outcome::Rejected(..) => "rejected",
-            Outcome::Unavailable(_) => "unavailable",
+            Outcome::Written => 0,
+            Outcome::Conflict(_) => 1,
+            Outcome::Rejected(..) => 2,
+            Outcome::Unavailable(_) => 3,
         }
     }
 }
@@ -255,7 +256,7 @@ impl Forwarder {
         };
         state
             .metrics
-            .forward_done(outcome.result_label(), started.elapsed());
+            .forward_done(outcome.result_index(), started.elapsed());
         outcome
     }
 
