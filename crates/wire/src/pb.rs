@@ -283,20 +283,37 @@ pub(crate) fn varint_len(v: u64) -> usize {
 /// Appends `v` as a varint.
 pub(crate) fn put_varint(out: &mut Vec<u8>, v: u64) {
     let (bytes, n) = varint(v);
-    out.extend_from_slice(&bytes[..n]);
+    put_prefix(out, &bytes, n);
+}
+
+/// Appends the first `n` bytes of `bytes`. The whole array is copied, then cut: a
+/// copy of a length known at compile time is a few stores, where one of `n` bytes is
+/// a call to `memcpy`, which showed in profiles at once per series.
+fn put_prefix<const N: usize>(out: &mut Vec<u8>, bytes: &[u8; N], n: usize) {
+    let len = out.len();
+    out.extend_from_slice(bytes);
+    out.truncate(len + n);
 }
 
 /// `v` as a varint: the first `n` bytes of the array, with `n` returned beside it.
-pub(crate) fn varint(mut v: u64) -> ([u8; 10], usize) {
+pub(crate) fn varint(v: u64) -> ([u8; 10], usize) {
     let mut bytes = [0u8; 10];
+    let n = write_varint(&mut bytes, v);
+    (bytes, n)
+}
+
+/// Writes `v` as a varint at the start of `out` (at least `varint_len(v)` bytes),
+/// returning its length: the one varint encoder, writing where its caller wants the
+/// bytes so that none are copied after.
+fn write_varint(out: &mut [u8], mut v: u64) -> usize {
     let mut n = 0;
     while v >= 0x80 {
-        bytes[n] = (v as u8) | 0x80;
+        out[n] = (v as u8) | 0x80;
         v >>= 7;
         n += 1;
     }
-    bytes[n] = v as u8;
-    (bytes, n + 1)
+    out[n] = v as u8;
+    n + 1
 }
 
 /// Size of a length-delimited field with a one-byte tag and a payload of `len` bytes.
@@ -307,7 +324,7 @@ pub(crate) fn len_field_size(len: usize) -> usize {
 /// Appends a length-delimited field header (one-byte tag) for a payload of `len` bytes.
 pub(crate) fn put_len_header(out: &mut Vec<u8>, field: u8, len: usize) {
     let (header, n) = len_header(field, len);
-    out.extend_from_slice(&header[..n]);
+    put_prefix(out, &header, n);
 }
 
 /// A length-delimited field header (one-byte tag) for a payload of `len` bytes: the
@@ -315,8 +332,7 @@ pub(crate) fn put_len_header(out: &mut Vec<u8>, field: u8, len: usize) {
 pub(crate) fn len_header(field: u8, len: usize) -> ([u8; 11], usize) {
     let mut header = [0u8; 11];
     header[0] = field << 3 | 2;
-    let (len, n) = varint(len as u64);
-    header[1..=n].copy_from_slice(&len[..n]);
+    let n = write_varint(&mut header[1..], len as u64);
     (header, n + 1)
 }
 
