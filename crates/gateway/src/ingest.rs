@@ -18,7 +18,7 @@ use crate::app::{App, Runtime};
 use crate::error::{Format, IngestError, Reply};
 use crate::events;
 use crate::otlp;
-use crate::replicate::{Replicated, replicate};
+use crate::replicate::{Group, Replicated, replicate};
 use crate::tenancy::ratelimit::Demand;
 use crate::tenancy::{Identity, TenancyError, TenancyState, escape, rules};
 use crate::tls::PeerIdentity;
@@ -386,17 +386,23 @@ impl App {
         if batch.is_empty() {
             return Ok((Counts::default(), invalid));
         }
-        // Samples per tenant group, summed once for the rate limits and the status page.
-        let group_samples: Vec<u64> = routed
-            .groups
-            .iter()
-            .map(|(_, series)| {
-                series
-                    .iter()
-                    .map(|&i| batch.series(i as usize).counts().total_samples())
-                    .sum()
-            })
-            .collect();
+        // What each tenant group carries, summed once for the rate limits, the status
+        // page and the quorum tally. One group of every series (nearly always) carries
+        // what the batch does.
+        let group_counts: Vec<Counts> = match routed.groups.as_slice() {
+            [(_, series)] if series.len() == batch.len() => vec![batch.accepted()],
+            groups => groups
+                .iter()
+                .map(|(_, series)| {
+                    let mut c = Counts::default();
+                    for &i in series {
+                        c.add(batch.series(i as usize).counts());
+                    }
+                    c
+                })
+                .collect(),
+        };
+        let group_samples: Vec<u64> = group_counts.iter().map(Counts::total_samples).collect();
         self.check_rates(&a.runtime.tenancy, &batch, &routed, &group_samples)?;
         for ((tenant, _), &samples) in routed.groups.iter().zip(&group_samples) {
             self.stats
@@ -412,13 +418,16 @@ impl App {
                 .ok_or_else(|| IngestError::NoHashring(escape(tenant)))?;
             rings_for.push(ring);
         }
-        let sends = routed
-            .groups
-            .iter()
-            .zip(&rings_for)
-            .map(|((tenant, series), ring)| {
-                replicate(&self.forwarder, tenant, &batch, series, ring, deadline)
-            });
+        let sends = routed.groups.iter().zip(&rings_for).zip(&group_counts).map(
+            |(((tenant, series), ring), &carried)| {
+                let group = Group {
+                    tenant,
+                    series,
+                    carried,
+                };
+                replicate(&self.forwarder, &batch, group, ring, deadline)
+            },
+        );
         let mut done = Replicated::default();
         for r in futures_util::future::join_all(sends).await {
             done.merge(r);

@@ -73,16 +73,31 @@ pub fn place(
     Ok(placement)
 }
 
-/// Sends each receiver its share of `series` (indices into `batch`, all of `tenant`)
-/// in parallel and tallies quorum per series.
+/// The series of one tenant in a batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Group<'a> {
+    /// Their tenant.
+    pub tenant: &'a str,
+    /// Indices into the batch.
+    pub series: &'a [u32],
+    /// What they carry, summed.
+    pub carried: Counts,
+}
+
+/// Sends each receiver its share of a group's series in parallel and tallies quorum
+/// per series.
 pub async fn replicate(
     forwarder: &Forwarder,
-    tenant: &str,
     batch: &WriteBatch,
-    series: &[u32],
+    group: Group<'_>,
     ring: &Hashring,
     deadline: Instant,
 ) -> Replicated {
+    let Group {
+        tenant,
+        series,
+        carried,
+    } = group;
     let rf = ring.replication_factor();
     let quorum = write_quorum(rf);
     let placement = match place(tenant, batch, series, ring) {
@@ -184,11 +199,16 @@ pub async fn replicate(
             tally[i as usize] += 1;
         }
     }
+    // What was written is what the group carries less what missed quorum: nothing,
+    // nearly always, so the series' counts are not read again.
+    out.written = carried;
     for (i, &index) in series.iter().enumerate() {
         if usize::from(ok[i]) >= quorum {
-            out.written.add(batch.series(index as usize).counts());
             out.written_series += 1;
-        } else if usize::from(refused[i]) >= quorum {
+            continue;
+        }
+        out.written.remove(batch.series(index as usize).counts());
+        if usize::from(refused[i]) >= quorum {
             out.conflict_series += 1;
         } else {
             out.unavailable_series += 1;

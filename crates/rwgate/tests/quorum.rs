@@ -283,3 +283,55 @@ async fn tenant_header_is_forwarded() {
     assert_eq!(resp.status(), 200);
     assert_eq!(h.receivers[0].tenant("default-tenant").series, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_partial_write_counts_only_the_series_that_reached_quorum() {
+    use prost::Message;
+    use rwgate_proto::v2;
+    // RF 1 on two receivers, the second refusing for good: the series placed on the
+    // first are written, the others conflict, and the written headers count the first
+    // receiver's samples only (series carry 1, 2 or 3 samples, so a wrong series
+    // counted shows).
+    let h = Harness::builder().receivers(2).rf(1).start().await;
+    h.receivers[1].set_mode(status(409));
+    let n = 40;
+    let mut symbols: Vec<String> = vec!["".into(), "__name__".into(), "up".into(), "job".into()];
+    let mut timeseries = Vec::new();
+    for i in 0..n {
+        symbols.push(format!("job-{i}"));
+        let samples = (0..1 + i % 3)
+            .map(|t| v2::Sample {
+                value: 1.0,
+                timestamp: 1 + t as i64,
+                start_timestamp: 0,
+            })
+            .collect();
+        timeseries.push(v2::TimeSeries {
+            labels_refs: vec![1, 2, 3, symbols.len() as u32 - 1],
+            samples,
+            ..Default::default()
+        });
+    }
+    let total: u64 = (0..n).map(|i| 1 + i % 3).sum();
+    let req = v2::Request {
+        symbols,
+        timeseries,
+    };
+    let answer = h
+        .send_raw(
+            TENANT,
+            "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+            snappy(&req.encode_to_vec()),
+        )
+        .await;
+    assert_eq!(answer.status, 409, "{}", answer.body);
+    let first = h.receivers[0].tenant(TENANT).samples;
+    assert!(
+        first > 0 && first < total,
+        "{first} of {total} on the first"
+    );
+    assert_eq!(
+        answer.headers["x-prometheus-remote-write-samples-written"],
+        first.to_string()
+    );
+}

@@ -315,7 +315,9 @@ impl WriteBatch {
             };
             match check(i, view) {
                 Ok(()) => {
-                    self.series[kept] = s;
+                    if kept != i {
+                        self.series[kept] = s;
+                    }
                     kept += 1;
                     kept_index.push(i as u32);
                 }
@@ -331,10 +333,7 @@ impl WriteBatch {
             }
         }
         self.series.truncate(kept);
-        let gone = removed.counts;
-        self.accepted.samples -= gone.samples;
-        self.accepted.histograms -= gone.histograms;
-        self.accepted.exemplars -= gone.exemplars;
+        self.accepted.remove(removed.counts);
         (kept_index, removed)
     }
 

@@ -19,6 +19,13 @@ impl Counts {
         self.exemplars += other.exemplars;
     }
 
+    /// Takes `part` (a share of `self`, such as some of its series) out of `self`.
+    pub fn remove(&mut self, part: Counts) {
+        self.samples -= part.samples;
+        self.histograms -= part.histograms;
+        self.exemplars -= part.exemplars;
+    }
+
     /// Samples plus histogram samples: what counts against sample limits and rates.
     pub fn total_samples(&self) -> u64 {
         self.samples + self.histograms
