@@ -130,23 +130,38 @@ pub fn route(
 
     // Looked up once per tenant, not once per series.
     let specs: Vec<&TenantSpec> = tenants.names.iter().map(|n| state.spec(n)).collect();
-    let (kept, refused) = batch.retain(|i, s| {
-        let t = tenants.of[i] as usize;
-        let tenant = tenants.names[t].as_str();
-        let problem = match tenants.refused[i].take() {
-            Some((reason, detail)) => Some((reason, Some(detail))),
-            None if specs[t].has_label_rules() => check_rules(specs[t], tenant, &s),
-            None => None,
-        };
-        match problem {
-            None => Ok(()),
-            Some((reason, detail)) => {
-                on_refused((reason, detail.clone(), tenant), s);
-                Err((reason, detail))
+    let checked = !tenants.refused.is_empty() || specs.iter().any(|s| s.has_label_rules());
+    // Nothing refused and no label rules (nearly always): every series is kept, and
+    // none is looked at.
+    let kept = if checked {
+        let (kept, refused) = batch.retain(|i, s| {
+            let t = tenants.of[i] as usize;
+            let tenant = tenants.names[t].as_str();
+            let problem = match tenants.refused.get_mut(i).and_then(Option::take) {
+                Some((reason, detail)) => Some((reason, Some(detail))),
+                None if specs[t].has_label_rules() => check_rules(specs[t], tenant, &s),
+                None => None,
+            };
+            match problem {
+                None => Ok(()),
+                Some((reason, detail)) => {
+                    on_refused((reason, detail.clone(), tenant), s);
+                    Err((reason, detail))
+                }
             }
+        });
+        routed.refused = refused;
+        kept
+    } else {
+        (0..batch.len() as u32).collect()
+    };
+    // One tenant (all but split mode): its group is every series kept.
+    if let [tenant] = tenants.names.as_slice() {
+        if !kept.is_empty() {
+            routed.groups = vec![(tenant.clone(), (0..kept.len() as u32).collect())];
         }
-    });
-    routed.refused = refused;
+        return Ok(routed);
+    }
     // Groups in the order their tenants first appear among the series kept.
     let mut by_tenant: Vec<Vec<u32>> = vec![Vec::new(); tenants.names.len()];
     let mut order = Vec::with_capacity(tenants.names.len());
@@ -206,6 +221,8 @@ fn relabel(
         return (Vec::new(), stats);
     }
     let mut dropped = vec![false; batch.len()];
+    // Rules may refuse series: every series gets its refusal slot.
+    tenants.refusals();
     let rules: Vec<&RuleSet> = tenants
         .names
         .iter()
@@ -399,7 +416,8 @@ struct Tenants {
     names: Vec<String>,
     /// Per series, an index into `names`.
     of: Vec<u32>,
-    /// Per series, why its tenant label refuses it.
+    /// Per series, why its tenant label (or relabeling) refuses it; empty while no
+    /// series is refused, which is nearly always.
     refused: Vec<Option<(RuleReason, String)>>,
 }
 
@@ -407,10 +425,12 @@ impl Tenants {
     /// Keeps the entries of the series kept (`kept`: original indices, in order).
     fn keep_only(&mut self, kept: &[u32]) {
         self.of = kept.iter().map(|&k| self.of[k as usize]).collect();
-        self.refused = kept
-            .iter()
-            .map(|&k| self.refused[k as usize].take())
-            .collect();
+        if !self.refused.is_empty() {
+            self.refused = kept
+                .iter()
+                .map(|&k| self.refused[k as usize].take())
+                .collect();
+        }
     }
 
     /// Every series belongs to the request's tenant.
@@ -418,8 +438,16 @@ impl Tenants {
         Tenants {
             names: vec![id.tenant.clone()],
             of: vec![0; series],
-            refused: vec![None; series],
+            refused: Vec::new(),
         }
+    }
+
+    /// The refusal slot of every series, made when first needed.
+    fn refusals(&mut self) -> &mut [Option<(RuleReason, String)>] {
+        if self.refused.is_empty() {
+            self.refused = vec![None; self.of.len()];
+        }
+        &mut self.refused
     }
 
     /// Split mode: a series with a valid (and, unless unknown tenants are allowed,
@@ -435,14 +463,14 @@ impl Tenants {
                 .filter(|t| validate_tenant(t).is_ok())
             else {
                 let shown = escape(&String::from_utf8_lossy(v));
-                self.refused[i] = Some((
+                self.refusals()[i] = Some((
                     RuleReason::InvalidTenantLabel,
                     format!("{shown} is not a valid tenant"),
                 ));
                 continue;
             };
             if !allow_unknown && !state.is_known(t) {
-                self.refused[i] = Some((
+                self.refusals()[i] = Some((
                     RuleReason::InvalidTenantLabel,
                     format!("unknown tenant {t}"),
                 ));
