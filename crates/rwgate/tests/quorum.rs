@@ -179,7 +179,6 @@ async fn invalid_series_are_400_and_valid_ones_are_written() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_success_is_204_with_exact_written_headers() {
-    use prost::Message;
     use rwgate_proto::v2;
     let h = Harness::builder().receivers(2).rf(2).start().await;
     let req = v2::Request {
@@ -207,13 +206,7 @@ async fn v2_success_is_204_with_exact_written_headers() {
             ..Default::default()
         }],
     };
-    let answer = h
-        .send_raw(
-            TENANT,
-            "application/x-protobuf;proto=io.prometheus.write.v2.Request",
-            snappy(&req.encode_to_vec()),
-        )
-        .await;
+    let answer = send_v2(&h, &req).await;
     assert_eq!(answer.status, 204, "{}", answer.body);
     assert_eq!(
         answer.headers["x-prometheus-remote-write-samples-written"],
@@ -286,7 +279,6 @@ async fn tenant_header_is_forwarded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_partial_write_counts_only_the_series_that_reached_quorum() {
-    use prost::Message;
     use rwgate_proto::v2;
     // RF 1 on two receivers, the second refusing for good: the series placed on the
     // first are written, the others conflict, and the written headers count the first
@@ -317,13 +309,7 @@ async fn v2_partial_write_counts_only_the_series_that_reached_quorum() {
         symbols,
         timeseries,
     };
-    let answer = h
-        .send_raw(
-            TENANT,
-            "application/x-protobuf;proto=io.prometheus.write.v2.Request",
-            snappy(&req.encode_to_vec()),
-        )
-        .await;
+    let answer = send_v2(&h, &req).await;
     assert_eq!(answer.status, 409, "{}", answer.body);
     let first = h.receivers[0].tenant(TENANT).samples;
     assert!(
@@ -334,4 +320,15 @@ async fn v2_partial_write_counts_only_the_series_that_reached_quorum() {
         answer.headers["x-prometheus-remote-write-samples-written"],
         first.to_string()
     );
+}
+
+/// Sends a remote write 2.0 request for [`TENANT`].
+async fn send_v2(h: &Harness, req: &rwgate_proto::v2::Request) -> Answer {
+    use prost::Message;
+    h.send_raw(
+        TENANT,
+        "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+        snappy(&req.encode_to_vec()),
+    )
+    .await
 }
