@@ -402,9 +402,9 @@ impl App {
                 })
                 .collect(),
         };
-        let group_samples: Vec<u64> = group_counts.iter().map(Counts::total_samples).collect();
-        self.check_rates(&a.runtime.tenancy, &batch, &routed, &group_samples)?;
-        for ((tenant, _), &samples) in routed.groups.iter().zip(&group_samples) {
+        self.check_rates(&a.runtime.tenancy, &batch, &routed, &group_counts)?;
+        for ((tenant, _), counts) in routed.groups.iter().zip(&group_counts) {
+            let samples = counts.total_samples();
             self.stats
                 .accepted(&self.tenant_label(&a.runtime.tenancy, tenant), samples);
         }
@@ -515,24 +515,24 @@ impl App {
         Some((rate / n as f64, burst.div_ceil(n).max(1)))
     }
 
-    /// Charges every tenant's rate for its samples (`group_samples`, one per routed
+    /// Charges every tenant's rate for its samples (from `group_counts`, one per routed
     /// group), all or nothing.
     fn check_rates(
         &self,
         tenancy: &TenancyState,
         batch: &WriteBatch,
         routed: &rules::Routed,
-        group_samples: &[u64],
+        group_counts: &[Counts],
     ) -> Result<(), IngestError> {
         let demands: Vec<Demand<'_>> = routed
             .groups
             .iter()
-            .zip(group_samples)
-            .filter_map(|((tenant, _), &samples)| {
+            .zip(group_counts)
+            .filter_map(|((tenant, _), counts)| {
                 let (rate, burst) = self.tenant_rate(tenancy, tenant)?;
                 Some(Demand {
                     tenant,
-                    samples,
+                    samples: counts.total_samples(),
                     rate,
                     burst,
                 })

@@ -155,10 +155,15 @@ pub fn route(
     } else {
         (0..batch.len() as u32).collect()
     };
-    // One tenant (all but split mode): its group is every series kept.
+    // One tenant (always outside split mode): its group is every series kept, by
+    // their new indices, written over the old ones.
     if let [tenant] = tenants.names.as_slice() {
         if !kept.is_empty() {
-            routed.groups = vec![(tenant.clone(), (0..kept.len() as u32).collect())];
+            let mut group = kept;
+            for (new_index, g) in group.iter_mut().enumerate() {
+                *g = new_index as u32;
+            }
+            routed.groups = vec![(tenant.clone(), group)];
         }
         return Ok(routed);
     }
